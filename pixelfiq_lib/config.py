@@ -1,0 +1,117 @@
+"""Paths, FAST mode, seeds and the device: the one place that reads the environment.
+
+Environment variables:
+    PIXELFIQ_FAST=1      small settings for CI and quick runs (notebooks read ``cfg.fast``)
+    PIXELFIQ_HOME        cache folder for converted models (default ``~/.cache/pixelfiq``)
+    PIXELFIQ_SHARED      folder holding ``data/bbt`` and ``data/paper`` (default: the
+                         ``shared`` folder beside the repository, when it exists)
+    PIXELFIQ_DEVICE      force a device (``cpu``, ``cuda``, ``cuda:1``)
+
+Taught in: 00_quickstart.ipynb
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def is_fast() -> bool:
+    """True when ``PIXELFIQ_FAST`` is set to a true value (``1``, ``true``, ``yes``)."""
+    return os.environ.get("PIXELFIQ_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cache_dir() -> Path:
+    """Folder for converted models and downloads; created on first use."""
+    root = Path(os.environ.get("PIXELFIQ_HOME", Path.home() / ".cache" / "pixelfiq"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def shared_dir() -> Path | None:
+    """The shared data folder (holding ``data/bbt``, ``data/paper``) or ``None``."""
+    env = os.environ.get("PIXELFIQ_SHARED")
+    candidates = [Path(env)] if env else [REPO_ROOT.parent / "shared"]
+    for cand in candidates:
+        if (cand / "data").is_dir():
+            return cand
+    return None
+
+
+def bbt_dir() -> Path | None:
+    """The identity-labelled face set ``shared/data/bbt`` (8 identities x 5 crops) or ``None``."""
+    root = shared_dir()
+    path = root / "data" / "bbt" if root else None
+    return path if path is not None and path.is_dir() else None
+
+
+def paper_dir() -> Path | None:
+    """The paper's test faces and figures ``shared/data/paper`` or ``None``."""
+    root = shared_dir()
+    path = root / "data" / "paper" if root else None
+    return path if path is not None and path.is_dir() else None
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Choose the compute device; the only function that looks at CUDA.
+
+    Args:
+        prefer: ``None`` or ``"auto"`` (CUDA when available, else CPU), or an explicit
+            device string such as ``"cpu"`` or ``"cuda:0"``. ``PIXELFIQ_DEVICE``
+            overrides ``None``/``"auto"``.
+    Returns:
+        A ``torch.device``.
+    Raises:
+        ValueError: a CUDA device was asked for but none is available.
+    """
+    choice = prefer if prefer not in (None, "auto") else os.environ.get("PIXELFIQ_DEVICE", "auto")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(choice)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {choice!r} was asked for, but torch sees no CUDA GPU; use 'cpu' or 'auto'")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CUDA too, when present)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+@dataclass(frozen=True)
+class NotebookConfig:
+    """What a notebook's setup cell gets back."""
+
+    fast: bool
+    device: torch.device
+    seed: int
+
+
+def setup_notebook(seed: int = 0, device: str | None = None) -> NotebookConfig:
+    """Seed everything, set the plot style and print versions, device and FAST mode.
+
+    Warns (never fails) when no GPU is present. Taught in: 00_quickstart.ipynb
+    """
+    import matplotlib
+
+    seed_everything(seed)
+    dev = get_device(device)
+    matplotlib.rcParams.update({"figure.dpi": 100, "image.interpolation": "nearest"})
+    print(
+        f"python {platform.python_version()} | torch {torch.__version__} | numpy {np.__version__}"
+        f" | device {dev} | FAST={is_fast()} | seed {seed}"
+    )
+    if dev.type == "cpu":
+        print("note: running on the CPU (no GPU found); every notebook is sized for that.")
+    return NotebookConfig(fast=is_fast(), device=dev, seed=seed)

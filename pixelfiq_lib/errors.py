@@ -1,0 +1,46 @@
+"""The library's own exception types.
+
+Every failure a user can cause (a bad file, no face, a wrong argument, a damaged
+model file) raises one of these, with a message that says what to do. Command-line
+tools catch :class:`PixelfiqError` and turn it into a status and a reason, never a
+traceback.
+"""
+from __future__ import annotations
+
+
+class PixelfiqError(Exception):
+    """Base class of every error this library raises on purpose.
+
+    Attributes:
+        status: short machine-readable status used in ``results.csv``
+            (one of ``unreadable``, ``no_face``, ``too_small``, ``error``).
+    """
+
+    status = "error"
+
+
+class ImageLoadError(PixelfiqError, ValueError):
+    """A file or array could not be read as an image (unreadable, truncated,
+    not an image, too many pixels, unsupported layout or dtype)."""
+
+    status = "unreadable"
+
+
+class NoFaceError(PixelfiqError):
+    """The face detector found no face in an image."""
+
+    status = "no_face"
+
+
+class FaceTooSmallError(PixelfiqError):
+    """Every face found is smaller than the minimum size."""
+
+    status = "too_small"
+
+
+class ModelError(PixelfiqError):
+    """A model is unknown, not installed, damaged or cannot be split as asked."""
+
+
+class QualityNodeError(PixelfiqError, ArithmeticError):
+    """The quality node cannot be built: the embedding's component sum is ~0."""
