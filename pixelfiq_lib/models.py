@@ -61,6 +61,8 @@ class FRModel(nn.Module):
         self.alpha = float(alpha)
         self.r = float(r)
         self.plq_a = float(plq_a)
+        # Explanations differentiate w.r.t. pixels only: no parameter gradients.
+        self.requires_grad_(False)
         self.eval()
 
     @property
@@ -69,6 +71,13 @@ class FRModel(nn.Module):
         for t in list(self.parameters()) + list(self.buffers()):
             return t.device
         return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the parameters (float32 for every shipped network)."""
+        for t in self.parameters():
+            return t.dtype
+        return torch.float32
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` RGB 0..255 -> ``(B, D)`` pre-dropout features."""

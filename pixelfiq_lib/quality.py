@@ -1,0 +1,247 @@
+"""Step 1 of the method: SER-FIQ, the model-specific quality of a face image.
+
+The body of the network runs once per image; its pre-dropout features are then sent
+T times through the head, each time with a different dropout mask ("random
+subnetworks"). The more the T unit-norm embeddings agree, the higher the quality:
+
+    D̄ = mean_{i<j} ||x̃_i - x̃_j||,   Q = 2 / (1 + exp(D̄)),   Q̂ = sigmoid(alpha (Q - r))
+
+(method-spec §1.1; the code form of the normalisation, 2/(m(m-1)) pairs).
+
+Design choices (documented where the paper is silent):
+
+* **Shared masks.** The T dropout masks are drawn once per call from ``seed`` and used
+  for every image of the batch (common random numbers). A face therefore gets the same
+  Q̂ alone or inside any batch, and the Monte-Carlo noise is correlated across faces,
+  which makes rankings within one call steadier.
+* **Inverted dropout** (kept units scaled by 1/(1-p)), as in torch and Keras.
+* The network stays in eval mode: BatchNorm uses its trained statistics while the
+  dropout is active (the official code's silent-dropout bug cannot happen: the masks are
+  applied explicitly, and a test checks that the T embeddings differ).
+* **Monte-Carlo standard error** of Q̂: D̄ is a U-statistic; its variance is estimated
+  with Hoeffding's first-order term, Var(D̄) ≈ 4/T · Var_i(mean_j d_ij), and carried to
+  Q̂ with the delta method.
+
+Taught in: 01_quality_model.ipynb
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import PixelfiqError
+from .models import FRModel
+
+#: Most float32 elements held at once by the stochastic head (64 MiB).
+MAX_CHUNK_ELEMENTS = 2**24
+
+
+@dataclass
+class QualityResult:
+    """SER-FIQ qualities of a batch of faces.
+
+    Attributes:
+        q: (B,) scaled quality Q̂ in (0, 1).
+        q_raw: (B,) raw SER-FIQ quality Q in (0, 1].
+        q_se: (B,) Monte-Carlo standard error of Q̂ (run-to-run spread over seeds).
+        mean_distance: (B,) mean pairwise distance D̄ of the T unit-norm embeddings.
+        n_passes, dropout_p, alpha, r, seed: the settings that produced it.
+    """
+
+    q: torch.Tensor
+    q_raw: torch.Tensor
+    q_se: torch.Tensor
+    mean_distance: torch.Tensor
+    n_passes: int
+    dropout_p: float
+    alpha: float
+    r: float
+    seed: int
+
+
+def scale_quality(q_raw: torch.Tensor | float, alpha: float, r: float) -> torch.Tensor:
+    """Q̂ = f(Q) = 1 / (1 + exp(-alpha (Q - r)))  (method-spec §2.3)."""
+    return torch.sigmoid(alpha * (torch.as_tensor(q_raw) - r))
+
+
+def draw_seed() -> int:
+    """A fresh random seed (from the OS), for runs that were given none."""
+    return int(np.random.SeedSequence().generate_state(1)[0])
+
+
+def dropout_masks(n_passes: int, dim: int, p: float, *, seed: int, device: torch.device) -> torch.Tensor:
+    """T inverted-dropout masks, shared by every image of a call.
+
+    Returns:
+        (T, D) float32 tensor of 0 and 1/(1-p) on ``device``, drawn on the CPU from
+        ``seed``: the same seed gives the same masks on every device.
+    """
+    if not 0.0 < p < 1.0:
+        raise PixelfiqError(f"dropout_p must be in (0, 1), got {p}")
+    if n_passes < 2:
+        raise PixelfiqError(f"n_passes must be at least 2 to compare embeddings, got {n_passes}")
+    return _cpu_masks(int(n_passes), int(dim), float(p), int(seed)).to(device)
+
+
+@functools.lru_cache(maxsize=4)
+def _cpu_masks(n_passes: int, dim: int, p: float, seed: int) -> torch.Tensor:
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(seed)
+    keep = torch.rand(n_passes, dim, generator=gen) >= p
+    return keep.to(torch.float32) / (1.0 - p)
+
+
+def stochastic_embeddings(model: FRModel, feat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Run the head once per mask on every feature vector.
+
+    Args:
+        model: the network (its head is used).
+        feat: (B, D) pre-dropout features from ``model.features``.
+        masks: (T, D) dropout masks from :func:`dropout_masks`.
+    Returns:
+        (B, T, E) unit-norm stochastic embeddings. Rows are processed in chunks so that
+        at most ``MAX_CHUNK_ELEMENTS`` masked features exist at once.
+    """
+    n_img, dim = feat.shape
+    n_pass = masks.shape[0]
+    rows = max(1, MAX_CHUNK_ELEMENTS // dim)
+    out = []
+    for start in range(0, n_img * n_pass, rows):
+        idx = torch.arange(start, min(start + rows, n_img * n_pass), device=feat.device)
+        masked = feat[idx // n_pass] * masks[idx % n_pass]
+        out.append(model.embed_features(masked))
+    return torch.cat(out).view(n_img, n_pass, -1)
+
+
+def mean_pairwise_distance(emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean Euclidean distance over the T(T-1)/2 pairs of unit-norm embeddings.
+
+    Args:
+        emb: (B, T, E) unit-norm embeddings.
+    Returns:
+        (B,) mean distance D̄ and (B,) its Monte-Carlo standard error (Hoeffding).
+    """
+    n_pass = emb.shape[1]
+    gram = emb @ emb.transpose(1, 2)
+    dist = (2.0 - 2.0 * gram).clamp_min(1e-12).sqrt()
+    dist = dist * (1 - torch.eye(n_pass, device=emb.device, dtype=emb.dtype))
+    mean = dist.sum((1, 2)) / (n_pass * (n_pass - 1))
+    row_means = dist.sum(2) / (n_pass - 1)
+    se = (4.0 / n_pass * row_means.var(dim=1)).sqrt()
+    return mean, se
+
+
+def quality_from_distance(
+    mean_distance: torch.Tensor, se: torch.Tensor, alpha: float, r: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Q, Q̂ and the standard error of Q̂ from D̄ and its standard error."""
+    q_raw = 2.0 / (1.0 + torch.exp(mean_distance))
+    q = scale_quality(q_raw, alpha, r)
+    dq_dd = 2.0 * torch.exp(mean_distance) / (1.0 + torch.exp(mean_distance)) ** 2
+    return q_raw, q, alpha * q * (1.0 - q) * dq_dd * se
+
+
+def serfiq_from_features(
+    model: FRModel,
+    feat: torch.Tensor,
+    *,
+    n_passes: int = 100,
+    dropout_p: float | None = None,
+    alpha: float | None = None,
+    r: float | None = None,
+    seed: int | None = 0,
+) -> QualityResult:
+    """SER-FIQ from features the body has already computed (no second forward pass).
+
+    Args:
+        model: the network; its ``dropout_p``, ``alpha`` and ``r`` fill ``None`` arguments.
+        feat: (B, D) features from ``model.features``; gradients flow if it requires them.
+        n_passes: T, the number of stochastic passes (paper: 100).
+        dropout_p: dropout rate (paper: 0.5).
+        alpha, r: scaling constants (paper: 130, 0.88, fitted to ArcFace-R100).
+        seed: seed of the shared dropout masks; ``None`` draws a fresh seed, which is
+            recorded in the result so the run can be repeated.
+    Returns:
+        A :class:`QualityResult`.
+    """
+    p = model.dropout_p if dropout_p is None else float(dropout_p)
+    seed = draw_seed() if seed is None else int(seed)
+    alpha = model.alpha if alpha is None else float(alpha)
+    r = model.r if r is None else float(r)
+    masks = dropout_masks(n_passes, feat.shape[1], p, seed=seed, device=feat.device).to(feat.dtype)
+    mean, se = mean_pairwise_distance(stochastic_embeddings(model, feat, masks))
+    q_raw, q, q_se = quality_from_distance(mean, se, alpha, r)
+    return QualityResult(q, q_raw, q_se, mean, n_passes, p, alpha, r, seed)
+
+
+def serfiq_quality(model: FRModel, images: torch.Tensor, **kwargs) -> QualityResult:
+    """SER-FIQ quality of a batch of aligned faces.
+
+    Args:
+        model: an :class:`FRModel` in eval mode; its device is used.
+        images: (B, 3, 112, 112) float32 RGB in 0..255 (see ``data.to_tensor``).
+        **kwargs: ``n_passes``, ``dropout_p``, ``alpha``, ``r``, ``seed`` as in
+            :func:`serfiq_from_features`.
+    Returns:
+        A :class:`QualityResult` with tensors on the model's device.
+    Example:
+        >>> res = serfiq_quality(load_model("sface"), to_tensor(faces), seed=0)
+        >>> res.q  # scaled qualities, higher = more useful for recognition
+
+    Taught in: 01_quality_model.ipynb
+    """
+    images = check_images(images, model)
+    with torch.inference_mode():
+        return serfiq_from_features(model, model.features(images), **kwargs)
+
+
+def check_images(images: torch.Tensor, model: FRModel) -> torch.Tensor:
+    """Validate a (B, 3, H, W) RGB 0..255 batch and move it to the model's device."""
+    if not isinstance(images, torch.Tensor):
+        raise PixelfiqError(f"images must be a torch.Tensor (B, 3, H, W), got {type(images).__name__}")
+    if images.ndim == 3:
+        images = images.unsqueeze(0)
+    if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != model.input_size:
+        raise PixelfiqError(
+            f"images must have shape (B, 3, {model.input_size[0]}, {model.input_size[1]}) "
+            f"RGB 0..255 for {model.name}, got {tuple(images.shape)}"
+        )
+    if not torch.isfinite(images).all():
+        raise PixelfiqError("images contain NaN or infinite values")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-3 or hi > 255.001 or 0.0 < hi <= 1.0:
+        raise PixelfiqError(
+            f"images must be RGB in 0..255 (got values in [{lo:.3g}, {hi:.3g}]); "
+            "scale [0, 1] images by 255 first"
+        )
+    return images.to(model.device, model.dtype)
+
+
+def fit_scaling(q_raw: np.ndarray | torch.Tensor, coverage: float = 0.9) -> tuple[float, float]:
+    """Fit alpha and r of Q̂ = sigmoid(alpha (Q - r)) to a network's raw qualities.
+
+    Rule (the paper's constants follow it for ArcFace, whose raw Q of real faces sits
+    in 0.86-0.90, mapped to about 0.07-0.93): ``r`` is the median raw Q of reference
+    faces, and ``alpha`` maps the central ``coverage`` fraction of them onto
+    [(1-coverage)/2, (1+coverage)/2] of the scaled range.
+
+    Args:
+        q_raw: raw SER-FIQ qualities of a set of typical, good faces (at least 5).
+        coverage: fraction of reference faces mapped inside the central range.
+    Returns:
+        (alpha, r).
+    Taught in: 06_bring_your_own_model.ipynb
+    """
+    q = np.asarray(torch.as_tensor(q_raw).detach().cpu(), dtype=np.float64).ravel()
+    if q.size < 5 or not np.isfinite(q).all():
+        raise PixelfiqError("fit_scaling needs at least 5 finite raw qualities")
+    tail = (1.0 - coverage) / 2.0
+    lo, r, hi = np.quantile(q, [tail, 0.5, 1.0 - tail])
+    half_width = max(hi - r, r - lo, 1e-6)
+    alpha = math.log((1.0 - tail) / tail) / half_width
+    return float(alpha), float(r)
