@@ -1,0 +1,129 @@
+"""Matplotlib helpers: ``ax`` in (optional), ``(fig, ax)`` out, never ``plt.show()``.
+
+Maps use the paper's convention: colour map ``RdYlGn`` with vmin 0 and vmax 1, red =
+low pixel quality, green = high (method-spec §2.4).
+
+Taught in: 03_gradient_backprop.ipynb
+"""
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib import pyplot as plt
+
+PLQ_CMAP = "RdYlGn"
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _axes(ax: plt.Axes | None, figsize=(3, 3)) -> tuple[plt.Figure, plt.Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def face_image(face) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a (3, H, W) / (H, W, 3) tensor or array in 0..255."""
+    arr = _np(face)
+    if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
+        arr = arr.transpose(1, 2, 0)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"expected one RGB face (3, H, W) or (H, W, 3), got shape {arr.shape}")
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def overlay(face, plq, weight: float = 0.5) -> np.ndarray:
+    """Blend the RdYlGn-coloured map onto the face.
+
+    Args:
+        face: one face, (3, H, W) or (H, W, 3), RGB 0..255.
+        plq: (H, W) map in [0, 1].
+        weight: opacity of the map (0 = face only, 1 = map only).
+    Returns:
+        (H, W, 3) uint8 RGB image.
+    """
+    img = face_image(face).astype(np.float32) / 255.0
+    colours = matplotlib.colormaps[PLQ_CMAP](np.clip(_np(plq), 0, 1))[..., :3]
+    return np.round(255 * ((1 - weight) * img + weight * colours)).astype(np.uint8)
+
+
+def show_face(face, ax: plt.Axes | None = None, title: str | None = None):
+    """Show one RGB 0..255 face. Returns ``(fig, ax)``."""
+    fig, ax = _axes(ax)
+    ax.imshow(face_image(face))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def show_plq(plq, ax: plt.Axes | None = None, title: str | None = None, colorbar: bool = False):
+    """Show a (H, W) PLQ map with RdYlGn, vmin 0, vmax 1. Returns ``(fig, ax)``."""
+    fig, ax = _axes(ax)
+    im = ax.imshow(_np(plq), cmap=PLQ_CMAP, vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="pixel quality")
+    return fig, ax
+
+
+def plot_explanation(face, plq, quality: float, axes=None, q_se: float | None = None):
+    """Aligned face | PLQ map | overlay, with Q̂ in the title (the CLI's PNG).
+
+    Args:
+        face: (3, H, W) or (H, W, 3) RGB 0..255. plq: (H, W) map in [0, 1].
+        quality: Q̂ of the face. axes: three axes, or None for a new figure.
+        q_se: optional Monte-Carlo standard error printed next to Q̂.
+    Returns:
+        ``(fig, axes)``.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
+    fig = axes[0].figure
+    label = f"$\\hat{{Q}}$ = {quality:.3f}" + (f" ± {q_se:.3f}" if q_se is not None else "")
+    show_face(face, axes[0], "aligned face")
+    show_plq(plq, axes[1], "pixel quality")
+    axes[2].imshow(overlay(face, plq))
+    axes[2].set_axis_off()
+    axes[2].set_title("overlay")
+    fig.suptitle(label)
+    return fig, axes
+
+
+def plot_channel_saliency(grads, axes=None):
+    """The three per-channel saliency maps |S_I| (R, G, B) of one face, shared scale."""
+    g = np.abs(_np(grads))
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
+    vmax = float(np.quantile(g, 0.99)) or 1.0
+    for ax, ch, name in zip(axes, g, ("R", "G", "B")):
+        ax.imshow(ch, cmap="magma", vmin=0, vmax=vmax)
+        ax.set_title(f"|∂N/∂I| {name}")
+        ax.set_axis_off()
+    return axes[0].figure, axes
+
+
+def plot_distance_matrix(emb, ax: plt.Axes | None = None):
+    """Seaborn heatmap of the T x T distances of one face's stochastic embeddings.
+
+    Args:
+        emb: (T, E) unit-norm stochastic embeddings.
+    Returns:
+        ``(fig, ax)``.
+    """
+    import seaborn as sns
+
+    e = torch.as_tensor(_np(emb))
+    fig, ax = _axes(ax, figsize=(4, 3.4))
+    sns.heatmap(torch.cdist(e, e).numpy(), ax=ax, cmap="viridis", square=True, cbar_kws={"label": "distance"})
+    ax.set_xlabel("pass j")
+    ax.set_ylabel("pass i")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig, ax

@@ -1,0 +1,40 @@
+"""Plot helpers run headless and return their figures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pixelfiq_lib import viz
+
+
+def test_overlay_blends_map_colours_into_the_face():
+    face = np.zeros((112, 112, 3), np.uint8)
+    plq = np.zeros((112, 112))
+    plq[:, 56:] = 1.0
+    out = viz.overlay(face, plq, weight=1.0)
+    assert out.shape == (112, 112, 3) and out.dtype == np.uint8
+    assert out[0, 0, 0] > 150 and out[0, 0, 1] < 50, "low quality is red"
+    assert out[0, -1, 1] > 80 and out[0, -1, 0] < 50, "high quality is green"
+    torch.testing.assert_close(torch.from_numpy(viz.overlay(face, plq, 0.0)), torch.from_numpy(face))
+
+
+def test_plot_explanation_has_three_panels_and_prints_quality():
+    face = torch.rand(3, 112, 112) * 255
+    fig, axes = viz.plot_explanation(face, torch.rand(112, 112), 0.734, q_se=0.01)
+    assert len(axes) == 3 and "0.734" in fig._suptitle.get_text()
+    assert axes[1].images[0].get_cmap().name == "RdYlGn"
+    assert axes[1].images[0].get_clim() == (0, 1)
+
+
+def test_face_image_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match="RGB face"):
+        viz.face_image(np.zeros((4, 112, 112)))
+
+
+def test_channel_and_distance_plots_render():
+    fig, axes = viz.plot_channel_saliency(torch.randn(3, 112, 112))
+    assert len(axes) == 3
+    emb = torch.nn.functional.normalize(torch.randn(10, 8), dim=1)
+    fig, ax = viz.plot_distance_matrix(emb)
+    assert ax.collections, "a heatmap was drawn"
