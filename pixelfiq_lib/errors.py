@@ -44,3 +44,15 @@ class ModelError(PixelfiqError):
 
 class QualityNodeError(PixelfiqError, ArithmeticError):
     """The quality node cannot be built: the embedding's component sum is ~0."""
+
+
+class InvalidArgumentError(PixelfiqError, ValueError):
+    """An argument other than an image has a wrong shape, range or value
+    (landmarks that are not a finite, non-degenerate (5, 2) array, an output
+    size, a threshold, a mode string)."""
+
+
+class DataNotFoundError(PixelfiqError, FileNotFoundError):
+    """Bundled or shared data (sample images, ``shared/data/bbt``,
+    ``shared/data/paper``) is not installed or not found; the message says which
+    environment variable to set."""
