@@ -1,6 +1,8 @@
 """Gradient back-propagation to pixels and the PLQ value mapping (step 3)."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -39,18 +41,24 @@ def test_plq_gradients_equal_those_of_the_regression_model():
 
 
 def test_directional_derivative_on_sface_within_two_percent(sface, real_faces):
-    """Central finite difference along a smooth direction agrees with autograd on SFace."""
-    x = real_faces[:1]
-    res = pixel_quality_map(sface, x, n_passes=16, seed=0)
-    mq = build_quality_regression(sface, x, res.quality.q)
-    gen = torch.Generator().manual_seed(0)
-    v = torch.nn.functional.interpolate(torch.randn(1, 3, 14, 14, generator=gen), size=(112, 112), mode="bilinear")
-    v = v / v.norm()
-    analytic = float((res.grads * v).sum())
-    h = 20.0
-    with torch.no_grad():
-        numeric = float((mq(x + h * v) - mq(x - h * v)) / (2 * h))
-    assert abs(analytic - numeric) <= 0.02 * abs(analytic), (analytic, numeric)
+    """Central finite differences along smooth directions agree with autograd on SFace.
+
+    Run on a float64 copy with a small step (0.01 grey level along a unit direction):
+    the network is piecewise linear (PReLU), so large steps cross kinks.
+    """
+    model = copy.deepcopy(sface).double()
+    for i in range(3):
+        x = real_faces[i : i + 1].double()
+        res = pixel_quality_map(model, x, n_passes=16, seed=0)
+        mq = build_quality_regression(model, x, res.quality.q)
+        gen = torch.Generator().manual_seed(i)
+        v = torch.nn.functional.interpolate(torch.randn(1, 3, 14, 14, generator=gen), size=(112, 112), mode="bilinear")
+        v = (v / v.norm()).double()
+        analytic = float((res.grads * v).sum())
+        h = 0.01
+        with torch.no_grad():
+            numeric = float((mq(x + h * v) - mq(x - h * v)) / (2 * h))
+        assert abs(analytic - numeric) <= 0.02 * abs(analytic), (i, analytic, numeric)
 
 
 def test_batch_maps_equal_per_image_maps_on_sface(sface, real_faces):
