@@ -9,8 +9,29 @@ face recognition network in PyTorch:
 """
 from __future__ import annotations
 
-from . import config
-from .backprop import PLQResult, calibrate_a, pixel_quality_map, quality_gradient_map, value_map
+from . import backprop, config, data, edc, models, quality, regression, viz
+from .backprop import (
+    PLQResult,
+    calibrate_a,
+    calibrate_model,
+    pixel_quality_map,
+    quality_gradient_map,
+    value_map,
+)
+from .data import (
+    AlignedFace,
+    Face,
+    align_face,
+    bbt_faces,
+    detect_faces,
+    extract_faces,
+    load_image,
+    paper_faces,
+    sample_faces,
+    sample_image_paths,
+    to_image,
+    to_tensor,
+)
 from .errors import (
     FaceTooSmallError,
     ImageLoadError,
@@ -19,13 +40,38 @@ from .errors import (
     PixelfiqError,
     QualityNodeError,
 )
-from .models import FRModel
+from .models import FRModel, fetch_model, from_onnx, from_torch, list_models, load_model
 from .quality import QualityResult, fit_scaling, scale_quality, serfiq_quality
 from .regression import QualityNode, QualityRegressionModel, build_quality_regression
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlignedFace",
+    "Face",
+    "align_face",
+    "backprop",
+    "bbt_faces",
+    "calibrate_model",
+    "data",
+    "detect_faces",
+    "edc",
+    "extract_faces",
+    "fetch_model",
+    "from_onnx",
+    "from_torch",
+    "list_models",
+    "load_image",
+    "load_model",
+    "models",
+    "paper_faces",
+    "quality",
+    "regression",
+    "sample_faces",
+    "sample_image_paths",
+    "to_image",
+    "to_tensor",
+    "viz",
     "FRModel",
     "FaceTooSmallError",
     "ImageLoadError",
