@@ -34,7 +34,8 @@ curves of every map method of :mod:`faithfulness`, on a few faces.
   - ``meta``: ``data_dir``, ``models``, ``seed``, ``passes`` (T), ``fast``, ``copies``,
     ``max_pairs``, ``paper_faces``, ``faith_faces``, ``faith_steps``, ``edc_settings``,
     ``pauc_limits``, ``degradations`` ({kind: [parameter at strength 1, 2, 3]}),
-    ``date``, ``machine`` ({cpu, cpu_count, torch_threads, platform,
+    ``date``, ``code_version`` (git describe), ``model_constants`` ({model: {alpha, r,
+    plq_a, dropout_p}}), ``machine`` ({cpu, cpu_count, torch_threads, platform,
     load_average_at_start, versions}), ``timings_s`` ({load_and_degrade, <model>:
     {verification, paper_experiments, faithfulness, faithfulness_per_method}, total}),
     ``n_identities``, ``n_images``, ``n_probe_copies``, ``skipped`` ([{path, status,
@@ -125,7 +126,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 def _check_face(face: np.ndarray) -> np.ndarray:
     """Refuse anything but a (112, 112, 3) uint8 RGB array."""
     if not isinstance(face, np.ndarray) or face.shape != (112, 112, 3) or face.dtype != np.uint8:
-        desc = f"{face.shape} {face.dtype}" if isinstance(face, np.ndarray) else type(face).__name__
+        desc = (f"{face.shape} {face.dtype}" if isinstance(face, np.ndarray)
+                else type(face).__name__)
         raise InvalidArgumentError(f"expected a (112, 112, 3) uint8 RGB aligned face, got {desc}")
     return face
 
@@ -396,12 +398,14 @@ def add_probe_copies(samples: list[Sample], copies: int, rng: np.random.Generato
     combos = list(itertools.product(DEGRADATIONS, STRENGTHS))
     n_needed = len(samples) * copies
     rounds = -(-n_needed // len(combos))
-    order = np.concatenate([rng.permutation(len(combos)) for _ in range(rounds)] + [[]]).astype(int)
+    order = np.concatenate([rng.permutation(len(combos)) for _ in range(rounds)] + [[]])
+    order = order.astype(int)
     out, copies_of = list(samples), [[] for _ in samples]
     for k, combo_idx in enumerate(order[:n_needed]):
         src = samples[k // copies]
         kind, strength = combos[combo_idx]
-        size = src.face_size * (DEGRADATIONS[kind][strength - 1] / 112 if kind == "downscale" else 1)
+        scale = DEGRADATIONS[kind][strength - 1] / 112 if kind == "downscale" else 1.0
+        size = src.face_size * scale
         img = degrade(src.image, kind, strength, rng)
         copies_of[k // copies].append(len(out))
         out.append(replace(src, image=img, face_size=size, kind=kind, strength=strength))
@@ -446,7 +450,8 @@ def _original_pairs(root: Path, files: dict[str, list[Path]], originals: list[Sa
     if not (root / "pairs.txt").is_file():
         return all_pairs(np.array([s.identity for s in originals]), cap, rng)
     index = {s.source: i for i, s in enumerate(originals)}
-    pairs = np.array([(index[str(a)], index[str(b)]) for a, b in read_pairs_file(root / "pairs.txt", files)
+    listed = read_pairs_file(root / "pairs.txt", files)
+    pairs = np.array([(index[str(a)], index[str(b)]) for a, b in listed
                       if str(a) in index and str(b) in index], np.int64).reshape(-1, 2)
     if len(pairs) > cap:
         pairs = pairs[np.sort(rng.choice(len(pairs), cap, replace=False))]
@@ -550,14 +555,16 @@ def edc_records(scores: np.ndarray, is_genuine: np.ndarray, pair_q: dict[str, np
 
 def probe_table(bset: BenchmarkSet, scores: np.ndarray, scored: dict[str, np.ndarray],
                 threshold: float, model_name: str) -> list[dict]:
-    """Per probe kind and strength: mean Q̂ of the probes, genuine score and FNMR at ``threshold``."""
+    """Per probe kind and strength: mean Q̂ of the probes, their genuine scores and FNMR at
+    ``threshold``."""
     kind = np.array([f"{s.kind}:{s.strength}" for s in bset.samples])
     rows = []
     for label in sorted(set(kind), key=lambda x: (x != "none:0", x)):
         probes, gen = kind == label, bset.is_genuine & (kind[bset.idx_b] == label)
         name, strength = label.split(":")
         rows.append({"model": model_name, "kind": name, "strength": int(strength),
-                     "parameter": None if name == "none" else DEGRADATIONS[name][int(strength) - 1],
+                     "parameter": (DEGRADATIONS[name][int(strength) - 1]
+                                   if name != "none" else None),
                      "n_probes": int(probes.sum()), "q_mean": float(scored["q"][probes].mean()),
                      "q_raw_mean": float(scored["q_raw"][probes].mean()),
                      "n_genuine": int(gen.sum()),
@@ -770,9 +777,10 @@ def lowest_window(plq: np.ndarray, size: int = 24) -> tuple[int, int, int, int]:
     return bx0 + int(x), by0 + int(y), bx0 + int(x) + size, by0 + int(y) + size
 
 
-def inpaint_box(face: np.ndarray, box: tuple[int, int, int, int], radius: int = 3) -> np.ndarray:
-    """``face`` (112, 112, 3) uint8 RGB with the box filled by ``cv2.inpaint`` (Telea)."""
-    return cv2.inpaint(np.ascontiguousarray(face), box_mask(box).astype(np.uint8), radius,
+def inpaint_region(face: np.ndarray, region: np.ndarray, radius: int = 3) -> np.ndarray:
+    """``face`` (112, 112, 3) uint8 RGB with the bool ``region`` filled by ``cv2.inpaint``
+    (Telea, ``radius`` px)."""
+    return cv2.inpaint(np.ascontiguousarray(face), region.astype(np.uint8), radius,
                        cv2.INPAINT_TELEA)
 
 
@@ -794,26 +802,30 @@ def inpainting_experiment(model: FRModel, faces: list[np.ndarray], *, window: in
     Returns:
         ``{"n_faces", "window", "before": quality_stats, "lowest": quality_stats
         with changes, "random": the same for the control, "frac_lowest_beats_random",
-        "plq_window_before_mean", "plq_window_after_mean"}`` (+ ``"window_on_occluder_mean"``).
+        "plq_window_before_mean", "plq_window_after_mean"}``; with ``known_regions``
+        also ``"window_on_occluder_mean"`` (fraction of the lowest window on the
+        occluder) and ``"oracle"`` (the whole occluder, dilated by 1 px, inpainted).
     Taught in: 04_evaluation.ipynb
     """
-    rng = np.random.default_rng(seed)
-    before = evaluate_faces(model, faces, n_passes=n_passes, seed=seed)
-    low = [lowest_window(p, window) for p in before["plq"]]
-    ctrl = [_random_box(window, rng) for _ in faces]
-    after = evaluate_faces(model, [inpaint_box(f, b) for f, b in zip(faces, low)],
-                           n_passes=n_passes, seed=seed)
-    rand = evaluate_faces(model, [inpaint_box(f, b) for f, b in zip(faces, ctrl)],
-                          n_passes=n_passes, seed=seed, maps=False)
-    masks = [box_mask(b) for b in low]
+    kw, rng = dict(n_passes=n_passes, seed=seed), np.random.default_rng(seed)
+    before = evaluate_faces(model, faces, **kw)
+    masks = [box_mask(lowest_window(p, window)) for p in before["plq"]]
+    ctrl = [box_mask(_random_box(window, rng)) for _ in faces]
+    after = evaluate_faces(model, [inpaint_region(f, m) for f, m in zip(faces, masks)], **kw)
+    rand = evaluate_faces(model, [inpaint_region(f, m) for f, m in zip(faces, ctrl)], **kw,
+                          maps=False)
     out = {"n_faces": len(faces), "window": window, "before": quality_stats(before),
            "lowest": quality_stats(after, before), "random": quality_stats(rand, before),
            "frac_lowest_beats_random": float((after["q"] > rand["q"]).mean()),
-           "plq_window_before_mean": float(np.mean([p[m].mean() for p, m in zip(before["plq"], masks)])),
-           "plq_window_after_mean": float(np.mean([p[m].mean() for p, m in zip(after["plq"], masks)]))}
+           "plq_window_before_mean": float(np.mean(_masked_means(before["plq"], masks))),
+           "plq_window_after_mean": float(np.mean(_masked_means(after["plq"], masks)))}
     if known_regions is not None:
         out["window_on_occluder_mean"] = float(np.mean(
             [(m & k).sum() / m.sum() for m, k in zip(masks, known_regions)]))
+        kernel = np.ones((3, 3), np.uint8)
+        grown = [cv2.dilate(k.astype(np.uint8), kernel) > 0 for k in known_regions]
+        oracle = [inpaint_region(f, k) for f, k in zip(faces, grown)]
+        out["oracle"] = quality_stats(evaluate_faces(model, oracle, **kw, maps=False), before)
     return out
 
 
@@ -851,7 +863,8 @@ def paste_region(face: np.ndarray, region: np.ndarray,
     ys, xs = np.nonzero(region)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     canvas = np.zeros_like(face)
-    canvas[y0:y1, x0:x1] = cv2.resize(fill, (int(x1 - x0), int(y1 - y0)), interpolation=cv2.INTER_AREA)
+    canvas[y0:y1, x0:x1] = cv2.resize(fill, (int(x1 - x0), int(y1 - y0)),
+                                      interpolation=cv2.INTER_AREA)
     out[region] = canvas[region]
     return out
 
@@ -902,7 +915,8 @@ def disturb(face: np.ndarray, kind: str, texture: np.ndarray | None = None) -> n
 def map_region_means(plq: np.ndarray) -> dict[str, float]:
     """Mean over faces of each region's mean map (:func:`regions.region_summary`)."""
     stats = [region_summary(p) for p in plq]
-    return {s.region: float(np.mean([f[k].mean_plq for f in stats])) for k, s in enumerate(stats[0])}
+    return {s.region: float(np.mean([f[k].mean_plq for f in stats]))
+            for k, s in enumerate(stats[0])}
 
 
 def _group(res: dict, base: dict | None, regions: list[np.ndarray] | None) -> dict:
@@ -964,7 +978,8 @@ def faithfulness_settings(n_passes: int, seed: int, fast: bool = False) -> dict[
 def faithfulness_curves(model: FRModel, faces: list[np.ndarray], *,
                         methods: tuple[str, ...] = tuple(MAP_METHODS), steps: int = 10,
                         n_passes: int = 100, seed: int = 0, fast: bool = False
-                        ) -> tuple[list[dict], dict[str, list[FaithfulnessCurve]], dict[str, float]]:
+                        ) -> tuple[list[dict], dict[str, list[FaithfulnessCurve]],
+                                   dict[str, float]]:
     """Deletion (low- and high-first) and insertion curves of every map method.
 
     Args:
@@ -1037,18 +1052,22 @@ def plot_edc_set(curves: dict, model_name: str, out_dir: Path) -> list[Path]:
 
     paths = []
     for k, setting in enumerate(EDC_SETTINGS):
-        fig, ax = plot_edc({m: c for (i, m), c in curves.items() if i == k}, limit=max(PAUC_LIMITS))
+        chosen = {m: c for (i, m), c in curves.items() if i == k}
+        fig, ax = plot_edc(chosen, limit=max(PAUC_LIMITS))
         ax.set_title(f"{model_name}: {ax.get_title()}", fontsize=7, wrap=True)
-        name = f"{setting['variant']}_" + (f"fmr{setting['fmr']:g}" if setting["starting_fnmr"] is None
-                                           else f"fnmr{setting['starting_fnmr']:g}")
+        fixed_by = (f"fmr{setting['fmr']:g}" if setting["starting_fnmr"] is None
+                    else f"fnmr{setting['starting_fnmr']:g}")
+        name = f"{setting['variant']}_{fixed_by}"
         paths.append(out_dir / f"edc_{model_name}_{name}.png")
         fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
         plt.close(fig)
     return paths
 
 
-def plot_faithfulness(curves: dict[str, list[FaithfulnessCurve]], model_name: str, path: Path) -> Path:
-    """Mean deletion (low-, high-first) and insertion curves of every map method, Q̂ and cosine."""
+def plot_faithfulness(curves: dict[str, list[FaithfulnessCurve]], model_name: str,
+                      path: Path) -> Path:
+    """Mean deletion (low-, high-first) and insertion curves of every map method (Q̂ and
+    cosine rows), in one PNG."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
@@ -1060,7 +1079,8 @@ def plot_faithfulness(curves: dict[str, list[FaithfulnessCurve]], model_name: st
     for col, cur in enumerate(next(iter(curves.values()))):
         what = f"{cur.kind} ({cur.order.replace('_', '-')})"
         axes[0, col].set_title(f"{what}, fill={cur.fill}", fontsize=9)
-        axes[1, col].set_xlabel(f"fraction of pixels {'deleted' if cur.kind == 'deletion' else 'inserted'}")
+        verb = "deleted" if cur.kind == "deletion" else "inserted"
+        axes[1, col].set_xlabel(f"fraction of pixels {verb}")
     axes[0, 0].set_ylabel("SER-FIQ Q̂ (mean over faces)")
     axes[1, 0].set_ylabel("cosine to the unmodified face")
     axes[0, 2].legend(fontsize=7)
@@ -1090,10 +1110,11 @@ def paper_experiments(model: FRModel, faces: list[np.ndarray], *, seed: int = 0,
     return {
         "squares": square_experiment(model, faces, sides=sides, **kw),
         "inpainting": {
-            "square_30": inpainting_experiment(model, [fill_box(f, b) for f, b in zip(faces, boxes)],
-                                               known_regions=[box_mask(b) for b in boxes], **kw),
-            "sunglasses": inpainting_experiment(model, [disturb(f, "sunglasses") for f in faces],
-                                                known_regions=glasses, **kw)},
+            "square_30": inpainting_experiment(
+                model, [fill_box(f, b) for f, b in zip(faces, boxes)],
+                known_regions=[box_mask(b) for b in boxes], **kw),
+            "sunglasses": inpainting_experiment(
+                model, [disturb(f, "sunglasses") for f in faces], known_regions=glasses, **kw)},
         "disturbances": disturbance_experiment(model, faces, turned=turned, **kw),
     }
 
@@ -1113,7 +1134,8 @@ def paper_face_pool(bset: BenchmarkSet, n_faces: int, seed: int
                  for i, f in enumerate(data.sample_faces())]
     except PixelfiqError:
         pass
-    pick = np.sort(np.random.default_rng(seed).choice(len(pool), min(n_faces, len(pool)), replace=False))
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(pool), min(n_faces, len(pool)), replace=False))
     turned = [img for img, yaw, _ in pool if yaw is not None and abs(yaw) >= TURNED_YAW][:6]
     return [pool[i][0] for i in pick], turned, [pool[i][2] for i in pick]
 
@@ -1178,6 +1200,18 @@ def machine_info() -> dict:
             "versions": versions}
 
 
+def code_version() -> str | None:
+    """``git describe --always --dirty`` of the library's checkout, or ``None``."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def _read_lines(path: str) -> list[str]:
     try:
         return Path(path).read_text().splitlines()
@@ -1203,6 +1237,7 @@ def run_evaluation(data_dir: str | Path, out_dir: str | Path, *, models: list[st
                         "edc_settings": list(EDC_SETTINGS), "pauc_limits": list(PAUC_LIMITS),
                         "degradations": {k: list(v) for k, v in DEGRADATIONS.items()},
                         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine_info(),
+                        "code_version": code_version(),
                         "timings_s": {}},
                "verification": [], "probes": [], "edc": [], "faithfulness": [],
                "faithfulness_curves": [], "paper_experiments": {}}
@@ -1211,7 +1246,10 @@ def run_evaluation(data_dir: str | Path, out_dir: str | Path, *, models: list[st
     faces = paper_face_pool(bset, paper_faces, seed)
     results["meta"].update(_set_meta(bset, faces))
     for name in models:
-        evaluate_model(load_model(name, device), bset, faces, cfg, results, out_dir)
+        model = load_model(name, device)
+        results["meta"].setdefault("model_constants", {})[name] = {
+            "alpha": model.alpha, "r": model.r, "plq_a": model.plq_a, "dropout_p": model.dropout_p}
+        evaluate_model(model, bset, faces, cfg, results, out_dir)
     results["meta"]["timings_s"]["total"] = round(time.perf_counter() - start, 2)
     write_outputs(results, out_dir)
     return results
@@ -1245,7 +1283,8 @@ def paper_rows(paper: dict) -> dict[str, list[dict]]:
         sq = exp["squares"]
         rows["squares"] += [{"model": model, "side": 0, **sq["base"]}]
         rows["squares"] += [{"model": model, **r} for r in sq["by_side"]]
-        rows["inpainting"] += [{"model": model, "set": k, **flatten(v)} for k, v in exp["inpainting"].items()]
+        rows["inpainting"] += [{"model": model, "set": k, **flatten(v)}
+                               for k, v in exp["inpainting"].items()]
         rows["disturbances"] += [{"model": model, "disturbance": k, **flatten(v)}
                                  for k, v in exp["disturbances"].items()]
     return rows
@@ -1326,13 +1365,14 @@ def summary_text(results: dict, out_dir: Path) -> str:
              f"(+{meta['n_probe_copies']} degraded probes), {meta['n_comparisons']} comparisons, "
              f"seed {meta['seed']}, T={meta['passes']}, {meta['timings_s']['total']:.0f} s"]
     for ver in results["verification"]:
-        pa = {r["quality_method"]: r["pauc_0.2"] for r in results["edc"] if r["model"] == ver["model"]
-              and r["variant"] == "fixed" and r["fmr"] == 1e-3}
+        pa = {r["quality_method"]: r["pauc_0.2"] for r in results["edc"]
+              if r["model"] == ver["model"] and r["variant"] == "fixed" and r["fmr"] == 1e-3}
         sq = results["paper_experiments"][ver["model"]]["squares"]["by_side"]
         drop = next((r["frac_q_drop"] for r in sq if r["side"] == 40), None)
         lines.append(f"pixelfiq: {ver['model']}: ROC AUC {ver['roc_auc']:.3f}, FNMR@FMR1e-3 "
-                     f"{ver['fnmr_at_fmr_1e-3']:.3f}; pAUC0.2 SER-FIQ {pa.get('serfiq', 0):.4f} vs "
-                     f"random {pa.get('random', 0):.4f}; 40px square lowers Q̂ for "
+                     f"{ver['fnmr_at_fmr_1e-3']:.3f}; pAUC0.2 SER-FIQ {pa.get('serfiq', 0):.4f} "
+                     f"vs random {pa.get('random', 0):.4f}; 40px square lowers Q̂ for "
                      f"{'n/a' if drop is None else f'{drop:.0%}'} of faces")
-    lines.append(f"pixelfiq: results in {out_dir / 'results.json'} (tables *.csv/*.md, plots *.png)")
+    lines.append(f"pixelfiq: results in {out_dir / 'results.json'} "
+                 "(tables *.csv/*.md, plots *.png)")
     return "\n".join(lines)

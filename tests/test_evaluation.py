@@ -61,7 +61,8 @@ def test_low_light_darkens_and_noise_adds_spread(face):
     rng = lambda: np.random.default_rng(0)  # noqa: E731
     means = [ev.degrade(face, "low_light", s, rng()).mean() for s in ev.STRENGTHS]
     assert face.mean() > means[0] > means[1] > means[2]
-    resid = [np.std(ev.degrade(face, "noise", s, rng()).astype(float) - face) for s in ev.STRENGTHS]
+    resid = [np.std(ev.degrade(face, "noise", s, rng()).astype(float) - face)
+             for s in ev.STRENGTHS]
     assert resid[0] < resid[1] < resid[2]
 
 
@@ -127,11 +128,13 @@ def test_paper_experiment_functions_return_documented_keys(sface, good_faces):
     faces, kw = good_faces[:2], dict(seed=0, n_passes=8)
     sq = ev.square_experiment(sface, faces, sides=(20,), **kw)
     assert set(sq) == {"n_faces", "seed", "n_passes", "base", "by_side"}
-    for key in ("side", "q_mean", "q_std", "delta_q_mean", "frac_q_drop", "frac_lower_than_rest_image",
-                "frac_lower_than_rest_face", "frac_lower_than_unmodified"):
+    for key in ("side", "q_mean", "q_std", "delta_q_mean", "frac_q_drop",
+                "frac_lower_than_rest_image", "frac_lower_than_rest_face",
+                "frac_lower_than_unmodified"):
         assert key in sq["by_side"][0]
     inp = ev.inpainting_experiment(sface, faces, known_regions=[ev.sunglasses_region()] * 2, **kw)
-    assert {"before", "lowest", "random", "frac_lowest_beats_random", "window_on_occluder_mean"} <= set(inp)
+    assert {"before", "lowest", "random", "frac_lowest_beats_random", "window_on_occluder_mean",
+            "oracle"} <= set(inp)
     dist = ev.disturbance_experiment(sface, faces, turned=None, **kw)
     assert set(dist) == {"clean", *ev.DISTURBANCES, "head_turn"} and "skipped" in dist["head_turn"]
     assert set(dist["sunglasses"]["regions"]) >= {"left_eye", "mouth", "background"}
@@ -161,17 +164,20 @@ def test_evaluate_cli_end_to_end(tmp_path):
             (data / name / src.name).write_bytes(src.read_bytes())
     out = tmp_path / "out"
     argv = ["evaluate", "--data", str(data), "--out", str(out), "--fast", "--model", "sface",
-            "--passes", "8", "--paper-faces", "2", "--faith-faces", "1", "--faith-steps", "2", "--quiet"]
+            "--passes", "8", "--paper-faces", "2", "--faith-faces", "1", "--faith-steps", "2",
+            "--quiet"]
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
-    assert {"meta", "verification", "probes", "edc", "faithfulness", "paper_experiments"} <= set(res)
+    assert {"meta", "verification", "probes", "edc", "faithfulness",
+            "paper_experiments"} <= set(res)
     assert res["meta"]["n_images"] == 6 and res["meta"]["n_identities"] == 2
-    edc_keys = {"quality_method", "model", "variant", "fmr", "starting_fnmr", "pauc_0.2", "pauc_0.3",
-                "pauc_0.2_minus_best", "pauc_0.3_minus_best"}
+    edc_keys = {"quality_method", "model", "variant", "fmr", "starting_fnmr", "pauc_0.2",
+                "pauc_0.3", "pauc_0.2_minus_best", "pauc_0.3_minus_best"}
     assert all(edc_keys <= set(r) for r in res["edc"])
     assert {r["quality_method"] for r in res["edc"]} == set(ev.QUALITY_METHODS)
     assert {r["variant"] for r in res["edc"]} == {"fixed", "recalibrated"}
-    assert all({"map_method", "model", "metric", "mean", "std", "n"} <= set(r) for r in res["faithfulness"])
+    assert all({"map_method", "model", "metric", "mean", "std", "n"} <= set(r)
+               for r in res["faithfulness"])
     assert {"plq", "random", "gradcam"} <= {r["map_method"] for r in res["faithfulness"]}
     assert {"squares", "inpainting", "disturbances"} <= set(res["paper_experiments"]["sface"])
     assert len(list(out.glob("edc_sface_*.png"))) == 3 and (out / "edc.md").is_file()
