@@ -18,9 +18,20 @@ digits of the SHA-256 of the input's absolute path as bytes, then the face index
 and no name can hold a path separator or start with a dot.
 
 **Results table** (:class:`ResultsTable`): :data:`COLUMNS`, one row per face, or one
-row (``face`` empty) per input that failed. Rows are appended and flushed as faces
-finish; at the end the file is rewritten atomically in input order, then face index.
-``n_faces`` lets ``--resume`` tell a finished input from one cut off halfway.
+row (``face`` empty) per input that failed. ``status`` is one of :data:`STATUSES`:
+``ok``; ``no_face``, ``too_small``, ``unreadable`` (from the library's errors);
+``skipped`` (not a regular file, such as a FIFO named ``x.jpg``, or a folder that
+cannot be listed); ``error`` (anything unexpected, reason ``TypeName: message``).
+``source`` is the path as given (bad bytes as ``\\xNN``); ``map_file`` is relative to
+the table's folder. Rows are appended and flushed as faces finish; at the end the
+file is rewritten atomically in input order, then face index. ``--resume`` keeps the
+inputs whose rows are complete (``n_faces`` rows, maps present; a cut last line is
+ignored) when the settings in ``<table>.settings.json`` match, and does the rest.
+
+**Shards** (:func:`select_shard`). ``--shard i/n`` is 1-based: shard i takes the inputs
+at positions k of the expanded list with ``k % n == i - 1``. Each face's numbers are
+computed alone (see :func:`score_faces`), so the shards' rows together equal an
+unsharded run's, and a resumed table equals an uninterrupted one byte for byte.
 
 **Streaming** (:func:`run_batch`). A worker thread decodes, detects and aligns one
 input at a time into a small bounded queue; the calling thread scores batches of
@@ -70,6 +81,8 @@ STATUSES = ("ok", "no_face", "unreadable", "too_small", "skipped", "error")
 OUTPUT_MARKER = ".pixelfiq-output"
 #: Longest file-name stem kept before the hash (characters).
 MAX_STEM = 60
+#: Size in inches of the per-face figure (the size ``viz.plot_explanation`` uses).
+FIGURE_SIZE = (7.5, 2.8)
 _TEMP_PREFIX = ".pixelfiq-tmp-"
 _QUEUE_INPUTS = 4  # decoded inputs waiting for the model, at most
 _DONE = object()
@@ -129,7 +142,8 @@ def expand_inputs(args: Sequence[str], *, aligned: bool = False,
             missing.append(arg)
         for path, reason in found:
             key = os.path.abspath(path)
-            items.setdefault(key, InputItem(path, display_path(path), aligned, reason))
+            items.setdefault(key, InputItem(path, display_path(os.path.normpath(path)),
+                                            aligned, reason))
     if missing:
         raise InvalidArgumentError(
             "no such file or folder, and no match for the pattern: "
@@ -333,6 +347,9 @@ def write_face_files(folder: Path, stem: str, face_img: np.ndarray, plq: np.ndar
                      quality: float, q_se: float) -> None:
     """Write ``<stem>.npy`` (float32 (112, 112) map in [0, 1]) and ``<stem>.png``.
 
+    The figure is :func:`viz.plot_explanation` drawn on a stand-alone ``Figure``
+    (no pyplot state, no backend switch), so it is safe in notebooks and threads.
+
     Args:
         folder: the output folder.
         stem: file stem from :func:`output_stem` plus ``_<k>``.
@@ -340,21 +357,15 @@ def write_face_files(folder: Path, stem: str, face_img: np.ndarray, plq: np.ndar
         plq: (112, 112) map in [0, 1].
         quality, q_se: Q̂ and its Monte-Carlo error, printed on the figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure
 
     from .viz import plot_explanation
 
     arr = np.clip(np.asarray(plq, dtype=np.float32), 0.0, 1.0)
     atomic_write(safe_join(folder, f"{stem}.npy"), lambda fh: np.save(fh, arr))
-    fig, _ = plot_explanation(face_img, arr, quality, q_se=q_se)
-    try:
-        atomic_write(safe_join(folder, f"{stem}.png"),
-                     lambda fh: fig.savefig(fh, format="png", dpi=100))
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=FIGURE_SIZE)
+    plot_explanation(face_img, arr, quality, axes=fig.subplots(1, 3), q_se=q_se)
+    atomic_write(safe_join(folder, f"{stem}.png"), lambda fh: fig.savefig(fh, format="png", dpi=100))
 
 
 # ------------------------------------------------------------------------ results table
@@ -529,19 +540,28 @@ def prepare_table(items: Sequence[InputItem], opts: BatchOptions) -> tuple[Resul
     table = ResultsTable(opts.csv_path, {it.source: k for k, it in enumerate(items)})
     keep = _resumable_rows(opts) if opts.resume else []
     settings = json.dumps(opts.settings(), indent=1, sort_keys=True).encode()
-    atomic_write(opts.csv_path.with_suffix(".json"), lambda fh: fh.write(settings))
+    atomic_write(settings_path(opts.csv_path), lambda fh: fh.write(settings))
     table.start(keep)
     done = {r[0] for r in keep}
     if keep:
         log.info("resuming: %d input(s) already finished", len(done))
+    others = done - table.order.keys()
+    if others:
+        log.warning("%d input(s) in %s are not inputs of this run; their rows are kept at "
+                    "the end", len(others), display_path(opts.csv_path))
     return table, [it for it in items if it.source not in done]
+
+
+def settings_path(csv_path: Path) -> Path:
+    """Where a run's settings are kept: ``results.csv`` -> ``results.settings.json``."""
+    return csv_path.with_name(f"{csv_path.stem}.settings.json")
 
 
 def _resumable_rows(opts: BatchOptions) -> list[list[str]]:
     if not opts.csv_path.is_file():
         log.info("nothing to resume in %s; starting a new table", display_path(opts.csv_path))
         return []
-    meta = opts.csv_path.with_suffix(".json")
+    meta = settings_path(opts.csv_path)
     if meta.is_file():
         before = json.loads(meta.read_text())
         diff = {k: (before.get(k), v) for k, v in opts.settings().items() if before.get(k) != v}

@@ -35,7 +35,6 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # before anything imports cv2
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 log = logging.getLogger("pixelfiq")
 
@@ -81,6 +80,8 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _common_parents() -> dict[str, argparse.ArgumentParser]:
     """Option groups shared by several subcommands."""
+    from .data import MIN_FACE_SIZE
+
     logs = argparse.ArgumentParser(add_help=False)
     logs.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     logs.add_argument("--debug", action="store_true", help="debug logs, with tracebacks")
@@ -100,8 +101,9 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
                         help="inputs are aligned face crops: no detection, resized to 112x112")
     inputs.add_argument("--faces", choices=("all", "largest"), default="all",
                         help="every face of a photo, or only the largest (default all)")
-    inputs.add_argument("--min-face-size", type=float, default=40.0, metavar="PX",
-                        help="faces with a narrower box are too_small (default 40)")
+    inputs.add_argument("--min-face-size", type=_int_at_least(0), default=MIN_FACE_SIZE,
+                        metavar="PX", help="faces with a narrower box are too_small "
+                        f"(default {MIN_FACE_SIZE:g})")
     inputs.add_argument("--resume", action="store_true",
                         help="keep finished rows of an interrupted run, do only the rest")
     inputs.add_argument("--shard", type=_shard, default=None, metavar="i/n",
@@ -111,6 +113,8 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
 
 def build_parser(plugin: object | None = None, plugin_name: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``plugin`` (an imported evaluate/bench module) adds its options."""
+    from .data import MIN_FACE_SIZE
+
     parents = _common_parents()
     parser = argparse.ArgumentParser(
         prog="pixelfiq", description="Pixel-level face image quality (PLQ) maps, on SER-FIQ.",
@@ -128,7 +132,7 @@ def build_parser(plugin: object | None = None, plugin_name: str | None = None) -
                        help="explain insightface's sample photos")
     p.add_argument("--out", default="pixelfiq-demo", metavar="DIR",
                    help="output folder (default ./pixelfiq-demo)")
-    p.set_defaults(func=cmd_demo, aligned=False, faces="all", min_face_size=40.0,
+    p.set_defaults(func=cmd_demo, aligned=False, faces="all", min_face_size=MIN_FACE_SIZE,
                    resume=False, shard=None)
     _add_models_parser(sub, parents["logs"])
     for name, (_, text) in PLUGINS.items():
