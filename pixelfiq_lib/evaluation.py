@@ -45,7 +45,7 @@ curves of every map method of :mod:`faithfulness`, on a few faces.
     impostor_max, roc_auc, roc_auc_originals,
     frac_genuine_above_impostor_median_originals, threshold_fmr_1e-3,
     fnmr_at_fmr_1e-3, fnmr_at_fmr_1e-3_originals}] (one per model).
-  - ``probes``: [{model, kind, strength, parameter, n_probes, q_mean, q_raw_mean,
+  - ``probes``: [{model, kind, strength, parameter, n_probes, q_mean, q_se_mean, q_raw_mean,
     n_genuine, genuine_score_mean, fnmr}] (FNMR of the genuine comparisons whose probe
     has that degradation, at the FMR = 1e-3 threshold of all comparisons).
   - ``edc``: [{quality_method, model, variant, fmr, starting_fnmr, start_fnmr,
@@ -566,6 +566,7 @@ def probe_table(bset: BenchmarkSet, scores: np.ndarray, scored: dict[str, np.nda
                      "parameter": (DEGRADATIONS[name][int(strength) - 1]
                                    if name != "none" else None),
                      "n_probes": int(probes.sum()), "q_mean": float(scored["q"][probes].mean()),
+                     "q_se_mean": float(scored["q_se"][probes].mean()),
                      "q_raw_mean": float(scored["q_raw"][probes].mean()),
                      "n_genuine": int(gen.sum()),
                      "genuine_score_mean": float(scores[gen].mean()) if gen.any() else None,
@@ -644,16 +645,16 @@ def evaluate_faces(model: FRModel, faces: list[np.ndarray], *, n_passes: int = 1
         faces: (112, 112, 3) uint8 RGB arrays in 0..255.
         n_passes, seed: SER-FIQ settings. maps: also compute the PLQ maps.
     Returns:
-        ``{"q": (B,), "q_raw": (B,)}`` plus ``"plq": (B, 112, 112)`` in [0, 1) when
-        ``maps``; numpy float arrays.
+        ``{"q": (B,) Q̂, "q_raw": (B,) Q, "q_se": (B,) Monte-Carlo standard error of Q̂}``
+        plus ``"plq": (B, 112, 112)`` in [0, 1) when ``maps``; numpy float arrays.
     """
     if not maps:
         scored = embed_faces(model, faces, n_passes=n_passes, seed=seed)
-        return {"q": scored["q"], "q_raw": scored["q_raw"]}
+        return {k: scored[k] for k in ("q", "q_raw", "q_se")}
     res = pixel_quality_map(model, data.to_tensor(faces), n_passes=n_passes, seed=seed,
                             on_degenerate="clamp")
-    return {"q": res.quality.q.cpu().numpy(), "q_raw": res.quality.q_raw.cpu().numpy(),
-            "plq": res.plq.detach().cpu().numpy()}
+    qual = {k: getattr(res.quality, k).cpu().numpy() for k in ("q", "q_raw", "q_se")}
+    return {**qual, "plq": res.plq.detach().cpu().numpy()}
 
 
 def _mean_std(x: np.ndarray | list) -> tuple[float, float]:
@@ -662,11 +663,14 @@ def _mean_std(x: np.ndarray | list) -> tuple[float, float]:
 
 
 def quality_stats(res: dict[str, np.ndarray], base: dict[str, np.ndarray] | None = None) -> dict:
-    """n, mean/std of Q̂ and raw Q, mean map; with ``base`` (same faces unmodified) the
-    mean/std of the change of Q̂ and the fraction of faces whose Q̂ dropped."""
+    """n, mean/std of Q̂ and raw Q, mean Monte-Carlo standard error of Q̂, mean map; with
+    ``base`` (same faces unmodified) the mean/std of the change of Q̂ and the fraction of
+    faces whose Q̂ dropped."""
     out = {"n": int(res["q"].size)}
     out["q_mean"], out["q_std"] = _mean_std(res["q"])
     out["q_raw_mean"], out["q_raw_std"] = _mean_std(res["q_raw"])
+    if "q_se" in res:
+        out["q_se_mean"] = float(np.mean(res["q_se"]))
     if "plq" in res:
         out["plq_mean"] = float(res["plq"].mean())
     if base is not None:
