@@ -177,7 +177,10 @@ class _Walker:
         """Shell-like matches of ``pattern``; ``**`` is walked here, never by ``glob``."""
         if "**" not in pattern:
             for path in sorted(glob.glob(pattern)):
-                yield from ([(path, None)] if not os.path.isdir(path) else self.expand(path))
+                if os.path.isdir(path):
+                    yield from self.expand(path)
+                elif not self._is_output(os.path.dirname(path) or "."):
+                    yield path, None
             return
         parts = pattern.split(os.sep)
         cut = next(i for i, part in enumerate(parts) if glob.has_magic(part))
@@ -208,12 +211,15 @@ class _Walker:
 
     def _enter(self, folder: str) -> bool:
         real = os.path.realpath(folder)
-        if real in self.visited or real in self.excluded or \
-                os.path.exists(os.path.join(folder, OUTPUT_MARKER)):
-            log.debug("not entering %s (already seen, or an output folder)", display_path(folder))
+        if real in self.visited or self._is_output(folder):
+            log.debug("not entering %s (seen, or an output folder)", display_path(folder))
             return False
         self.visited.add(real)
         return True
+
+    def _is_output(self, folder: str) -> bool:
+        return os.path.realpath(folder) in self.excluded or \
+            os.path.exists(os.path.join(folder, OUTPUT_MARKER))
 
     def _ignore(self, path: str) -> None:
         self.n_ignored += 1
@@ -260,7 +266,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def select_shard(items: Sequence[InputItem], shard: tuple[int, int] | None) -> list[InputItem]:
-    """Inputs of shard ``i/n``: those at positions k of the expanded list with k % n == i - 1."""
+    """Inputs of shard ``i/n``: positions k of the expanded list with k % n == i - 1."""
     if shard is None:
         return list(items)
     i, n = shard
@@ -365,7 +371,8 @@ def write_face_files(folder: Path, stem: str, face_img: np.ndarray, plq: np.ndar
     atomic_write(safe_join(folder, f"{stem}.npy"), lambda fh: np.save(fh, arr))
     fig = Figure(figsize=FIGURE_SIZE)
     plot_explanation(face_img, arr, quality, axes=fig.subplots(1, 3), q_se=q_se)
-    atomic_write(safe_join(folder, f"{stem}.png"), lambda fh: fig.savefig(fh, format="png", dpi=100))
+    atomic_write(safe_join(folder, f"{stem}.png"),
+                 lambda fh: fig.savefig(fh, format="png", dpi=100))
 
 
 # ------------------------------------------------------------------------ results table
@@ -477,7 +484,8 @@ class ResultsTable:
         self.close()
         rows = read_results(self.path)
         last = len(self.order)
-        rows.sort(key=lambda r: (self.order.get(r[0], last), int(r[1]) if r[1].isdigit() else -1))
+        rows.sort(key=lambda r: (self.order.get(r[0], last),
+                                 int(r[1]) if r[1].isdigit() else -1))
         atomic_write(self.path, lambda fh: fh.write(_csv_bytes([COLUMNS, *rows])))
         return rows
 
@@ -528,7 +536,8 @@ class _Job:
     reason: str = ""
 
 
-def prepare_table(items: Sequence[InputItem], opts: BatchOptions) -> tuple[ResultsTable, list[InputItem]]:
+def prepare_table(items: Sequence[InputItem],
+                  opts: BatchOptions) -> tuple[ResultsTable, list[InputItem]]:
     """Open the results table (fresh, or resumed) and list the inputs still to do.
 
     Raises:
@@ -620,13 +629,18 @@ def _not_regular(path: str) -> str:
 
 
 def _jobs(out: queue.Queue, worker: threading.Thread) -> Iterator[_Job]:
-    """Jobs from the worker until it is done (or has died, which it should not)."""
+    """Jobs from the worker until it is done.
+
+    Raises:
+        RuntimeError: the worker ended without finishing (it catches every error, so
+            this is a bug); the rows so far are kept for ``--resume``.
+    """
     while True:
         try:
             job = out.get(timeout=0.5)
         except queue.Empty:
-            if not worker.is_alive():
-                return
+            if not worker.is_alive() and out.empty():
+                raise RuntimeError("the decoding thread stopped early; rerun with --resume")
             continue
         if job is _DONE:
             return
@@ -741,10 +755,12 @@ class _Runner:
             map_file = ""
             if self.opts.maps_dir is not None:
                 stem = f"{output_stem(job.item.path)}_{k}"
-                write_face_files(self.opts.maps_dir, stem, face.image, score.plq, score.q, score.q_se)
+                write_face_files(self.opts.maps_dir, stem, face.image, score.plq, score.q,
+                                 score.q_se)
                 map_file = f"{stem}.npy"
-            return make_row(source, face=k, status="ok", quality=score.q, quality_raw=score.q_raw,
-                            map_file=map_file, quality_se=score.q_se, n_faces=n)
+            return make_row(source, face=k, status="ok", quality=score.q,
+                            quality_raw=score.q_raw, map_file=map_file,
+                            quality_se=score.q_se, n_faces=n)
         except Exception as exc:  # a face that fails is recorded, the run goes on
             log.debug("face %d of %s failed", k, source, exc_info=True)
             status, reason = failure(exc)

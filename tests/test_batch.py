@@ -68,7 +68,7 @@ def test_display_path_escapes_bytes_and_control_characters():
 # ------------------------------------------------------------------------------ inputs
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """photos/{a.JPG, b.png, notes.txt, .hidden.jpg, sub/c.jpeg, sub/up -> .., out/ (marked)}."""
+    """photos/{a.JPG, b.png, notes.txt, .hidden.jpg, sub/c.jpeg, sub/up -> .., out/}."""
     root = tmp_path / "photos"
     (root / "sub").mkdir(parents=True)
     (root / "out").mkdir()
@@ -92,7 +92,8 @@ def test_folder_walk_filters_extensions_and_ends_symlink_loops(tree):
 def test_output_folder_is_excluded_even_without_a_marker(tree):
     (tree / "out" / batch.OUTPUT_MARKER).unlink()
     assert "out/a_0.png" in names(batch.expand_inputs([str(tree)]), tree)
-    assert "out/a_0.png" not in names(batch.expand_inputs([str(tree)], exclude=[tree / "out"]), tree)
+    items = batch.expand_inputs([str(tree)], exclude=[tree / "out"])
+    assert "out/a_0.png" not in names(items, tree)
 
 
 def test_explicit_files_are_kept_in_order_once(tree):
@@ -107,6 +108,8 @@ def test_glob_patterns_are_expanded_without_following_loops(tree, monkeypatch):
     assert names(batch.expand_inputs(["*.png"]), Path(".")) == ["b.png"]
     assert names(batch.expand_inputs(["**/*.jp*g"]), Path(".")) == ["sub/c.jpeg"]
     assert names(batch.expand_inputs([str(tree / "**" / "*.JPG")]), tree) == ["a.JPG"]
+    with pytest.raises(InvalidArgumentError, match="no match"):  # only out/a_0.png matches
+        batch.expand_inputs(["*/*.png"])
 
 
 def test_missing_inputs_are_reported_together(tree):
@@ -127,7 +130,8 @@ def test_unlistable_folder_becomes_a_skipped_input(tree):
     assert [it.skip_reason is not None for it in items if it.path.endswith("locked")] == [True]
 
 
-@pytest.mark.parametrize("text, expected", [("1/1", (1, 1)), ("2/4", (2, 4)), (" 3 / 3 ", (3, 3))])
+@pytest.mark.parametrize("text, expected",
+                         [("1/1", (1, 1)), ("2/4", (2, 4)), (" 3 / 3 ", (3, 3))])
 def test_parse_shard(text, expected):
     assert batch.parse_shard(text) == expected
 
@@ -191,7 +195,8 @@ def test_finished_rows_keep_only_complete_inputs(tmp_path):
         (tmp_path / f"{name}.npy").write_bytes(b"")
         (tmp_path / f"{name}.png").write_bytes(b"")
     rows = [row("bad", status="unreadable", n_faces=0),
-            row("g", 0, n_faces=2, map_file="g_0.npy"), row("g", 1, n_faces=2, map_file="g_1.npy"),
+            row("g", 0, n_faces=2, map_file="g_0.npy"),
+            row("g", 1, n_faces=2, map_file="g_1.npy"),
             row("half", 0, n_faces=3, map_file="g_0.npy"),  # killed after 1 of 3 faces
             row("h", 0, map_file="h_0.npy"), row("lost", 0, map_file="lost_0.npy"),
             row("err", 0, status="error", n_faces=1)]
@@ -226,7 +231,8 @@ def test_stale_temporaries_of_dead_runs_are_removed(tmp_path):
 
 
 def test_summary_counts_faces_and_failures_by_status():
-    rows = [row("a", 0, n_faces=2), row("a", 1, n_faces=2), row("b", status="no_face", n_faces=0),
+    rows = [row("a", 0, n_faces=2), row("a", 1, n_faces=2),
+            row("b", status="no_face", n_faces=0),
             row("c", status="unreadable", n_faces=0), row("d", status="unreadable", n_faces=0)]
     text, ok = batch.summarise(rows)
     assert text == "2 faces ok from 1 images; 3 failed: no_face 1, unreadable 2" and not ok

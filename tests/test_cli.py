@@ -50,7 +50,8 @@ EXPECTED = {
 def _png_header_bomb(side: int = 50_000) -> bytes:
     """A PNG whose header claims side x side RGB pixels, without any pixel data."""
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
@@ -206,8 +207,8 @@ def test_shards_together_equal_the_whole_run(explained, photo_dir, tmp_path, in_
 def test_killed_run_resumes_to_an_identical_table(explained, photo_dir, tmp_path):
     _, base_out, _ = explained
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "pixelfiq_lib.cli", "explain", str(photo_dir), "--out", str(out),
-           "--batch-size", "1", *PASSES]
+    cmd = [sys.executable, "-m", "pixelfiq_lib.cli", "explain", str(photo_dir),
+           "--out", str(out), "--batch-size", "1", *PASSES]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     table = out / "results.csv"
@@ -271,7 +272,8 @@ def test_resume_refuses_other_settings(explained, photo_dir, tmp_path, in_proces
     _, base_out, _ = explained
     out = tmp_path / "copy"
     shutil.copytree(base_out, out)
-    assert in_process(["explain", str(photo_dir), "--out", str(out), "--resume", "--passes", "5"]) == 2
+    args = ["explain", str(photo_dir), "--out", str(out), "--resume", "--passes", "5"]
+    assert in_process(args) == 2
     assert "other settings" in capsys.readouterr().err
 
 
