@@ -34,7 +34,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # before anything imports cv2
 
 log = logging.getLogger("pixelfiq")
 
@@ -310,6 +309,17 @@ def _setup_logging(args: argparse.Namespace) -> None:
     if not debug:
         for noisy in ("matplotlib", "PIL", "onnx2torch"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        _quiet_opencv()
+
+
+def _quiet_opencv() -> None:
+    """Silence OpenCV's own stderr notes (such as its DNN target warning) below errors."""
+    try:
+        from cv2.utils import logging as cv_logging
+
+        cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):  # another OpenCV build: keep its default
+        pass
 
 
 def _load_plugin(name: str) -> object:
