@@ -1323,7 +1323,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="network; repeat for several (default: every ready one, see `pixelfiq models`)")
     add("--seed", type=int, default=0, metavar="S", help="seeds pairs, degradations, squares, "
         "dropout masks (default 0)")
-    add("--fast", action="store_true", help=f"tiny run: defaults {FAST_DEFAULTS}")
+    add("--fast", action="store_true", help="tiny run: T=20, 1 probe copy, 3 faces for the "
+        "paper's experiments, 2 faces x 4 steps for the curves (explicit options still win)")
     add("--passes", type=int, default=None, metavar="T",
         help=f"SER-FIQ passes T (default {DEFAULTS['passes']}, fast {FAST_DEFAULTS['passes']})")
     add("--copies", type=int, default=None, metavar="K", help="degraded probe copies per image "
@@ -1333,7 +1334,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     add("--paper-faces", type=int, default=None, metavar="N", help="faces for the paper's "
         f"experiments (default {DEFAULTS['paper_faces']}, fast {FAST_DEFAULTS['paper_faces']})")
     add("--faith-faces", type=int, default=None, metavar="N", help="faces for deletion/insertion "
-        f"curves (default {DEFAULTS['faith_faces']}, fast {FAST_DEFAULTS['faith_faces']})")
+        "curves, the first N of the paper-experiment faces "
+        f"(default {DEFAULTS['faith_faces']}, fast {FAST_DEFAULTS['faith_faces']})")
     add("--faith-steps", type=int, default=None, metavar="S", help="deletion/insertion steps "
         f"(default {DEFAULTS['faith_steps']}, fast {FAST_DEFAULTS['faith_steps']})")
     add("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
