@@ -185,6 +185,8 @@ def _checked_path(source: str | os.PathLike, label: str) -> Path:
             raise errors.ImageLoadError(
                 f"cannot read {label}: the file is empty (0 bytes)"
             )
+    except errors.ImageLoadError:
+        raise
     except (OSError, ValueError, TypeError) as exc:
         raise errors.ImageLoadError(f"cannot read {label}: {exc}") from exc
     return path

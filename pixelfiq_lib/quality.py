@@ -104,18 +104,17 @@ def stochastic_embeddings(model: FRModel, feat: torch.Tensor, masks: torch.Tenso
         feat: (B, D) pre-dropout features from ``model.features``.
         masks: (T, D) dropout masks from :func:`dropout_masks`.
     Returns:
-        (B, T, E) unit-norm stochastic embeddings. Rows are processed in chunks so that
-        at most ``MAX_CHUNK_ELEMENTS`` masked features exist at once.
+        (B, T, E) unit-norm stochastic embeddings.
+
+    Each head call holds one image's passes (at most ``MAX_CHUNK_ELEMENTS`` masked
+    features), always with the same shapes: a face's quality is then bit-identical
+    whichever faces share its batch (a matrix product's rounding depends on its row
+    count), which makes interrupted, resumed and sharded runs reproduce exactly.
     """
-    n_img, dim = feat.shape
-    n_pass = masks.shape[0]
-    rows = max(1, MAX_CHUNK_ELEMENTS // dim)
-    out = []
-    for start in range(0, n_img * n_pass, rows):
-        idx = torch.arange(start, min(start + rows, n_img * n_pass), device=feat.device)
-        masked = feat[idx // n_pass] * masks[idx % n_pass]
-        out.append(model.embed_features(masked))
-    return torch.cat(out).view(n_img, n_pass, -1)
+    n_pass, dim = masks.shape
+    step = max(1, min(n_pass, MAX_CHUNK_ELEMENTS // dim))
+    out = [model.embed_features(f * masks[s : s + step]) for f in feat for s in range(0, n_pass, step)]
+    return torch.cat(out).view(len(feat), n_pass, -1)
 
 
 def mean_pairwise_distance(emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
