@@ -124,25 +124,35 @@ def mean_pairwise_distance(emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
         emb: (B, T, E) unit-norm embeddings.
     Returns:
         (B,) mean distance D̄ and (B,) its Monte-Carlo standard error (Hoeffding).
+        Computed image by image (T x T each, cheap) so that reductions never depend
+        on the batch size.
     """
     n_pass = emb.shape[1]
-    gram = emb @ emb.transpose(1, 2)
-    dist = (2.0 - 2.0 * gram).clamp_min(1e-12).sqrt()
-    dist = dist * (1 - torch.eye(n_pass, device=emb.device, dtype=emb.dtype))
-    mean = dist.sum((1, 2)) / (n_pass * (n_pass - 1))
-    row_means = dist.sum(2) / (n_pass - 1)
-    se = (4.0 / n_pass * row_means.var(dim=1)).sqrt()
-    return mean, se
+    off_diag = 1 - torch.eye(n_pass, device=emb.device, dtype=emb.dtype)
+    means, ses = [], []
+    for e in emb:
+        dist = (2.0 - 2.0 * (e @ e.T)).clamp_min(1e-12).sqrt() * off_diag
+        row_means = dist.sum(1) / (n_pass - 1)
+        means.append(row_means.mean())
+        ses.append((4.0 / n_pass * row_means.var()).sqrt())
+    return torch.stack(means), torch.stack(ses)
 
 
 def quality_from_distance(
     mean_distance: torch.Tensor, se: torch.Tensor, alpha: float, r: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Q, Q̂ and the standard error of Q̂ from D̄ and its standard error."""
-    q_raw = 2.0 / (1.0 + torch.exp(mean_distance))
+    """Q, Q̂ and the standard error of Q̂ from D̄ and its standard error.
+
+    Evaluated in float64 and returned in the input's dtype: vectorised and scalar
+    ``exp`` differ in the last float32 bit, which would otherwise let a printed value
+    depend on how many faces share the batch.
+    """
+    d, se64 = mean_distance.double(), se.double()
+    q_raw = 2.0 / (1.0 + torch.exp(d))
     q = scale_quality(q_raw, alpha, r)
-    dq_dd = 2.0 * torch.exp(mean_distance) / (1.0 + torch.exp(mean_distance)) ** 2
-    return q_raw, q, alpha * q * (1.0 - q) * dq_dd * se
+    dq_dd = 2.0 * torch.exp(d) / (1.0 + torch.exp(d)) ** 2
+    q_se = alpha * q * (1.0 - q) * dq_dd * se64
+    return tuple(t.to(mean_distance.dtype) for t in (q_raw, q, q_se))
 
 
 def serfiq_from_features(
