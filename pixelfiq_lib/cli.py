@@ -199,10 +199,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     items = [InputItem(str(paths[name]), display_path(paths[name]), aligned=aligned)
              for name, aligned in DEMO_IMAGES.items()]
     code = _run(items, args, out / "results.csv", maps_dir=out)
-    figures = sorted(out.glob("*.png"))
+    figures = sorted(out.glob("*-*_*.png"))
     _say(f"{len(figures)} figures (aligned face | PLQ map | overlay), e.g. {figures[0]}"
          if figures else "no figures were made")
+    if figures:
+        _say(f"all faces and maps in one picture: {_demo_overview(items, out)}")
     return code
+
+
+def _demo_overview(items: list, out: Path) -> Path:
+    """``out/overview.png``: every demo face above its PLQ map, Q̂ in the titles."""
+    import csv
+
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from .data import extract_faces
+    from .viz import plot_gallery
+
+    with open(out / "results.csv", newline="", encoding="utf-8") as fh:
+        rows = {(r["source"], int(r["face"])): r for r in csv.DictReader(fh) if r["status"] == "ok"}
+    faces, maps, qs = [], [], []
+    for item in items:
+        for face in extract_faces(item.path, aligned=item.aligned):
+            row = rows.get((item.source, face.index))
+            if row:
+                faces.append(face.image)
+                maps.append(np.load(out / row["map_file"]))
+                qs.append(float(row["quality"]))
+    fig = Figure(figsize=(1.6 * len(faces), 3.3))
+    plot_gallery(faces, maps, qs, axes=fig.subplots(2, len(faces), squeeze=False))
+    fig.savefig(out / "overview.png", dpi=110, bbox_inches="tight")
+    return out / "overview.png"
 
 
 def cmd_models(args: argparse.Namespace) -> int:

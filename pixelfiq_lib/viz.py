@@ -127,3 +127,22 @@ def plot_distance_matrix(emb, ax: plt.Axes | None = None):
     ax.set_xticks([])
     ax.set_yticks([])
     return fig, ax
+
+
+def plot_gallery(faces, plqs, qualities, axes=None):
+    """Faces on the top row, their PLQ maps below, Q̂ above each face.
+
+    Args:
+        faces: N faces, each (3, H, W) or (H, W, 3) RGB 0..255.
+        plqs: N maps (H, W) in [0, 1]. qualities: N values of Q̂.
+        axes: a (2, N) array of axes, or None for a new figure.
+    Returns:
+        ``(fig, axes)``.
+    """
+    n = len(faces)
+    if axes is None:
+        fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.6), squeeze=False)
+    for k, (face, plq, q) in enumerate(zip(faces, plqs, qualities)):
+        show_face(face, axes[0][k], f"$\\hat{{Q}}$={float(q):.2f}")
+        show_plq(plq, axes[1][k])
+    return axes[0][0].figure, axes

@@ -304,3 +304,19 @@ def test_output_marker_keeps_earlier_outputs_out_of_the_inputs(explained, photo_
     assert (out / batch.OUTPUT_MARKER).is_file()
     items = batch.expand_inputs([str(photo_dir)])
     assert not [it for it in items if Path(it.path).parent == out]
+
+
+def test_demo_explains_every_face_of_the_group_photo(tmp_path):
+    """The README's main job: 6 faces of insightface's group photo plus one aligned crop."""
+    proc = run_cli("demo", "--out", tmp_path / "demo", "--passes", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    rows = read_rows(tmp_path / "demo" / "results.csv")
+    assert [r["status"] for r in rows] == ["ok"] * 7
+    assert sum(r["source"].endswith("t1.jpg") for r in rows) == 6
+    for r in rows:
+        plq = np.load(tmp_path / "demo" / r["map_file"])
+        assert plq.shape == (112, 112) and plq.dtype == np.float32
+        assert 0.0 <= plq.min() and plq.max() < 1.0
+        assert (tmp_path / "demo" / r["map_file"].replace(".npy", ".png")).is_file()
+    assert (tmp_path / "demo" / "overview.png").stat().st_size > 10_000

@@ -38,3 +38,11 @@ def test_channel_and_distance_plots_render():
     emb = torch.nn.functional.normalize(torch.randn(10, 8), dim=1)
     fig, ax = viz.plot_distance_matrix(emb)
     assert ax.collections, "a heatmap was drawn"
+
+
+def test_gallery_puts_faces_above_their_maps():
+    faces = [torch.rand(3, 112, 112) * 255 for _ in range(3)]
+    fig, axes = viz.plot_gallery(faces, [torch.rand(112, 112)] * 3, [0.1, 0.5, 0.9])
+    assert axes.shape == (2, 3)
+    assert "0.90" in axes[0][2].get_title()
+    assert axes[1][0].images[0].get_clim() == (0, 1)
