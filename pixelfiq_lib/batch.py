@@ -29,9 +29,10 @@ inputs whose rows are complete (``n_faces`` rows, maps present; a cut last line 
 ignored) when the settings in ``<table>.settings.json`` match, and does the rest.
 
 **Shards** (:func:`select_shard`). ``--shard i/n`` is 1-based: shard i takes the inputs
-at positions k of the expanded list with ``k % n == i - 1``. Each face's numbers are
-computed alone (see :func:`score_faces`), so the shards' rows together equal an
-unsharded run's, and a resumed table equals an uninterrupted one byte for byte.
+at positions k of the expanded list with ``k % n == i - 1``. A face's qualities do not
+depend on the faces batched with it (see :func:`score_faces`), so the shards' rows
+together equal an unsharded run's, and a resumed table equals an uninterrupted one
+byte for byte (with the same seed and torch thread count).
 
 **Streaming** (:func:`run_batch`). A worker thread decodes, detects and aligns one
 input at a time into a small bounded queue; the calling thread scores batches of
