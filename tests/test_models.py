@@ -26,18 +26,9 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from pixelfiq_lib import models as M
+from pixelfiq_lib.data import ARCFACE_TEMPLATE
 from pixelfiq_lib.errors import ModelError
 
-ARCFACE_TEMPLATE = np.array(
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ],
-    dtype=np.float32,
-)
 # YuNet landmarks (x, y) of three people in insightface/data/images/t1.jpg, ArcFace order.
 T1_LANDMARKS = [
     [[488.5, 323.6], [539.9, 329.7], [507.0, 354.7], [484.1, 372.6], [528.9, 379.2]],
