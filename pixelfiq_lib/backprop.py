@@ -22,7 +22,7 @@ import torch
 
 from .errors import PixelfiqError
 from .models import PAPER_A, PAPER_B, FRModel
-from .quality import QualityResult, check_images, draw_seed, serfiq_from_features
+from .quality import QualityResult, check_images, default_chunk_size, draw_seed, serfiq_from_features
 from .regression import QualityNode
 
 
@@ -119,8 +119,8 @@ def pixel_quality_map(
         n_passes, dropout_p, alpha, r, seed: SER-FIQ settings (see ``quality``).
         a: value-mapping constant: ``None`` (the model's calibrated one), ``"paper"``,
             or a number. b: its exponent (paper: 2).
-        chunk_size: faces per forward+backward pass; ``None`` = 8 on CPU (smaller
-            batches are faster there), the whole batch on CUDA.
+        chunk_size: faces per forward+backward pass; ``None`` = ``CPU_CHUNK`` (8) on
+            the CPU (smaller batches are faster there), the whole batch on CUDA.
         on_degenerate: quality-node guard, see ``QualityNode.fit``.
     Returns:
         A :class:`PLQResult`; ``plq[i]`` is the map of ``images[i]``.
@@ -134,7 +134,7 @@ def pixel_quality_map(
     seed = draw_seed() if seed is None else int(seed)
     a = resolve_a(model, a)
     qkw = dict(n_passes=n_passes, dropout_p=dropout_p, alpha=alpha, r=r, seed=seed)
-    size = chunk_size or (8 if images.device.type == "cpu" else len(images))
+    size = chunk_size or default_chunk_size(images)
     parts = [_plq_chunk(model, chunk, qkw, on_degenerate) for chunk in images.split(size)]
     grads = torch.cat([g for g, _, _ in parts])
     quality = _cat_quality([q for _, q, _ in parts])

@@ -39,6 +39,9 @@ from .models import FRModel
 
 #: Most float32 elements held at once by the stochastic head (64 MiB).
 MAX_CHUNK_ELEMENTS = 2**24
+#: Faces per body pass on the CPU: there the per-face cost rises with the batch size
+#: (SFace, batch 32: forward 9.5 ms/face in chunks of 8 vs 13.9 ms unchunked).
+CPU_CHUNK = 8
 
 
 @dataclass
@@ -205,8 +208,15 @@ def serfiq_quality(model: FRModel, images: torch.Tensor, **kwargs) -> QualityRes
     Taught in: 01_quality_model.ipynb
     """
     images = check_images(images, model)
+    size = default_chunk_size(images)
     with torch.inference_mode():
-        return serfiq_from_features(model, model.features(images), **kwargs)
+        feat = torch.cat([model.features(chunk) for chunk in images.split(size)])
+        return serfiq_from_features(model, feat, **kwargs)
+
+
+def default_chunk_size(images: torch.Tensor) -> int:
+    """Faces per body pass: ``CPU_CHUNK`` on the CPU, the whole batch elsewhere."""
+    return CPU_CHUNK if images.device.type == "cpu" else max(1, len(images))
 
 
 def check_images(images: torch.Tensor, model: FRModel) -> torch.Tensor:
