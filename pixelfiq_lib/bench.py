@@ -1,0 +1,432 @@
+"""Speed and memory of the PLQ map against its floor, the naive loop and Captum.
+
+``pixelfiq bench`` (and ``benchmarks/bench_plq.py``) time, for every installed network
+and batch size, in one process and on the same real aligned faces:
+
+* ``forward``: the embedding, no gradient;
+* ``forward_backward``: **the floor**: forward and backward to the input of the sum of
+  the embedding's components, in the same chunks as the PLQ path;
+* ``quality``: SER-FIQ (:func:`~pixelfiq_lib.quality.serfiq_quality`, T passes);
+* ``plq``: the full map (:func:`~pixelfiq_lib.backprop.pixel_quality_map`);
+* ``naive_plq``: :func:`naive_pixel_quality_map`, the official code's way;
+* ``captum_ig``: Captum ``IntegratedGradients`` on the cosine to the unmodified embedding;
+* ``captum_occlusion``: Captum ``Occlusion`` on the same target.
+
+The last three treat one image at a time, so their cost per image does not depend on
+the batch: they are measured once per network on ``few`` images and that rate is
+reported for every batch size. Peak memory is the rise of the process's peak resident
+set (CPU: ``VmHWM`` reset through ``/proc/self/clear_refs`` after returning freed heap
+to the system) or of ``torch.cuda.max_memory_allocated`` (CUDA) over one call.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .backprop import PLQResult, aggregate_gradients, pixel_quality_map, resolve_a, value_map
+from .config import get_device
+from .models import PAPER_B, FRModel, list_models, load_model
+from .quality import (
+    CPU_CHUNK,
+    QualityResult,
+    check_images,
+    draw_seed,
+    default_chunk_size,
+    dropout_masks,
+    mean_pairwise_distance,
+    quality_from_distance,
+    serfiq_quality,
+)
+from .regression import QualityNode
+
+METHODS = ("forward", "forward_backward", "quality", "plq", "naive_plq", "captum_ig", "captum_occlusion")
+FLOOR = "forward_backward"
+#: Methods that loop over images: measured on ``few`` images, rate reused for every batch.
+PER_IMAGE_METHODS = ("naive_plq", "captum_ig", "captum_occlusion")
+
+
+# ------------------------------------------------------------------------- naive path
+def naive_pixel_quality_map(
+    model: FRModel,
+    images: torch.Tensor,
+    *,
+    n_passes: int = 100,
+    seed: int | None = 0,
+    dropout_p: float | None = None,
+    alpha: float | None = None,
+    r: float | None = None,
+    a: float | str | None = None,
+    b: float = PAPER_B,
+    on_degenerate: str = "raise",
+) -> PLQResult:
+    """PLQ maps computed the way the official code does: slow, for reference only.
+
+    For each image in a Python loop: the image is repeated T times and sent through
+    the *whole* network (body T times, then the dropout masks of
+    :func:`~pixelfiq_lib.quality.dropout_masks` with ``seed``, then the head); then a
+    separate gradient pass runs the body again, fits the quality node and back-propagates.
+    Same arguments and result as :func:`~pixelfiq_lib.backprop.pixel_quality_map`, whose
+    outputs it reproduces (same masks, hence the same Q̂).
+    """
+    images = check_images(images, model)
+    seed = draw_seed() if seed is None else int(seed)
+    p = model.dropout_p if dropout_p is None else float(dropout_p)
+    alpha = model.alpha if alpha is None else float(alpha)
+    r = model.r if r is None else float(r)
+    parts = [_naive_one(model, img[None], n_passes, p, seed, alpha, r, on_degenerate) for img in images]
+    grads = torch.cat([g for g, _, _ in parts])
+    fields = [torch.cat(f) for f in zip(*(stats for _, stats, _ in parts))]
+    quality = QualityResult(*fields, n_passes=n_passes, dropout_p=p, alpha=alpha, r=r, seed=seed)
+    saliency = aggregate_gradients(grads)
+    a = resolve_a(model, a)
+    return PLQResult(value_map(saliency, a, b), saliency, grads, quality,
+                     torch.cat([s for _, _, s in parts]), a, b)
+
+
+def _naive_one(model: FRModel, image: torch.Tensor, n_passes: int, p: float, seed: int,
+               alpha: float, r: float, on_degenerate: str):
+    """One image: T whole-network passes for Q̂, then one gradient pass for its node."""
+    with torch.inference_mode():
+        feat = model.features(image.repeat(n_passes, 1, 1, 1))
+        masks = dropout_masks(n_passes, feat.shape[1], p, seed=seed, device=feat.device)
+        emb = model.embed_features(feat * masks.to(feat.dtype))
+        mean, se = mean_pairwise_distance(emb[None])
+        q_raw, q, q_se = quality_from_distance(mean, se, alpha, r)
+    x = image.detach().clone().requires_grad_(True)
+    emb0 = model(x)
+    node = QualityNode.fit(emb0, q.clone(), on_degenerate=on_degenerate)
+    (grads,) = torch.autograd.grad(node(emb0).sum(), x)
+    return grads, (q.clone(), q_raw.clone(), q_se.clone(), mean.clone()), node.scale.detach()
+
+
+# --------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class BenchSettings:
+    """What the benchmark runs.
+
+    Attributes:
+        n_passes: T of SER-FIQ (quality, plq, naive_plq).
+        repeats: timed calls per measurement (the median is kept), after one warm-up.
+        chunk_size: faces per forward(+backward) pass; ``None`` = the PLQ default
+            (``CPU_CHUNK`` on the CPU, the whole batch on CUDA). Used by every method.
+        few: images on which the per-image methods are measured.
+        few_repeats: timed calls for the per-image methods.
+        ig_steps: Integrated Gradients steps.
+        occlusion_window, occlusion_stride: Occlusion square window and stride (pixels;
+            all 3 channels occluded together).
+        baseline: pixel value (0..255) of the IG baseline and the occluding patch;
+            127.5 is zero after the networks' input normalisation.
+        seed: dropout-mask seed.
+    """
+
+    n_passes: int = 100
+    repeats: int = 3
+    chunk_size: int | None = None
+    few: int = 1
+    few_repeats: int = 1
+    ig_steps: int = 50
+    occlusion_window: int = 16
+    occlusion_stride: int = 8
+    baseline: float = 127.5
+    seed: int = 0
+
+    def chunk(self, x: torch.Tensor) -> int:
+        """Faces per pass for the batch ``x``."""
+        return self.chunk_size or default_chunk_size(x)
+
+
+Runner = Callable[[FRModel, torch.Tensor, BenchSettings], object]
+
+
+# ---------------------------------------------------------------------------- methods
+def run_forward(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+    """Embeddings of the batch, chunked, without autograd."""
+    with torch.inference_mode():
+        for chunk in x.split(s.chunk(x)):
+            model(chunk)
+
+
+def run_forward_backward(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+    """The floor: gradient of the sum of embedding components w.r.t. the input, chunked."""
+    for chunk in x.split(s.chunk(x)):
+        xi = chunk.detach().clone().requires_grad_(True)
+        torch.autograd.grad(model(xi).sum(), xi)
+
+
+def run_quality(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+    """SER-FIQ of the batch with T passes."""
+    serfiq_quality(model, x, n_passes=s.n_passes, seed=s.seed)
+
+
+def run_plq(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+    """The fast PLQ map."""
+    pixel_quality_map(model, x, n_passes=s.n_passes, seed=s.seed, chunk_size=s.chunk(x),
+                      on_degenerate="clamp")
+
+
+def run_naive(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+    """The naive, official-style PLQ map."""
+    naive_pixel_quality_map(model, x, n_passes=s.n_passes, seed=s.seed, on_degenerate="clamp")
+
+
+def _cosine_target(model: FRModel) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Forward function for Captum: cosine of the embedding to a reference (unit-norm) one."""
+    return lambda inp, ref: (model(inp) * ref).sum(dim=1)
+
+
+def run_captum_ig(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+    """Captum Integrated Gradients of the cosine to the unmodified embedding."""
+    from captum.attr import IntegratedGradients
+
+    with torch.inference_mode():
+        ref = model(x).clone()
+    IntegratedGradients(_cosine_target(model)).attribute(
+        x, baselines=s.baseline, additional_forward_args=(ref,), n_steps=s.ig_steps,
+        internal_batch_size=s.chunk(x))
+
+
+def run_captum_occlusion(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+    """Captum Occlusion (square patch over all channels) of the same cosine target."""
+    from captum.attr import Occlusion
+
+    w, st = s.occlusion_window, s.occlusion_stride
+    with torch.inference_mode():
+        ref = model(x).clone()
+        Occlusion(_cosine_target(model)).attribute(
+            x, sliding_window_shapes=(3, w, w), strides=(3, st, st), baselines=s.baseline,
+            additional_forward_args=(ref,), perturbations_per_eval=s.chunk(x))
+
+
+RUNNERS: dict[str, Runner] = {
+    "forward": run_forward,
+    "forward_backward": run_forward_backward,
+    "quality": run_quality,
+    "plq": run_plq,
+    "naive_plq": run_naive,
+    "captum_ig": run_captum_ig,
+    "captum_occlusion": run_captum_occlusion,
+}
+
+
+# -------------------------------------------------------------------- time and memory
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Median wall time (s) of ``repeats`` calls of ``fn`` after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _status_kb(key: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{key} not in /proc/self/status")
+
+
+def _reset_cpu_peak() -> int | None:
+    """Return freed heap to the system, reset the peak RSS; the RSS now (kB), or None."""
+    gc.collect()
+    libc_name = ctypes.util.find_library("c")
+    try:
+        if libc_name:
+            ctypes.CDLL(libc_name).malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return _status_kb("VmRSS")
+    except (OSError, AttributeError):
+        return None
+
+
+def peak_memory_mb(fn: Callable[[], object], device: torch.device) -> float | None:
+    """Rise of peak memory (MiB) during one call of ``fn``; None where it cannot be read.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` over the allocated memory before the call.
+    CPU (Linux): peak resident set ``VmHWM`` over ``VmRSS`` before the call, after
+    ``malloc_trim`` and a reset of the peak through ``/proc/self/clear_refs``.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    base = _reset_cpu_peak()
+    if base is None:
+        return None
+    fn()
+    return (_status_kb("VmHWM") - base) / 1024
+
+
+# ------------------------------------------------------------------------ measurement
+def fill_batch(faces: torch.Tensor, batch: int) -> torch.Tensor:
+    """Repeat ``faces`` (N, 3, H, W) cyclically to exactly ``batch`` images."""
+    reps = math.ceil(batch / len(faces))
+    return faces.repeat(reps, 1, 1, 1)[:batch].contiguous()
+
+
+def measure(model: FRModel, x: torch.Tensor, method: str, s: BenchSettings) -> tuple[float, float | None]:
+    """Images per second and peak memory (MiB) of one method on the batch ``x``."""
+    fn = lambda: RUNNERS[method](model, x, s)  # noqa: E731
+    repeats = s.few_repeats if method in PER_IMAGE_METHODS else s.repeats
+    seconds = time_call(fn, x.device, repeats)
+    return len(x) / seconds, peak_memory_mb(fn, x.device)
+
+
+def bench_model(model: FRModel, faces: torch.Tensor, batches: list[int], methods: list[str],
+                s: BenchSettings, log: Callable[[str], None] = print) -> list[dict]:
+    """Result rows of every method and batch size for one network."""
+    rows, once = [], {}
+    few = fill_batch(faces, s.few).to(model.device)
+    for batch in batches:
+        x = fill_batch(faces, batch).to(model.device)
+        for method in methods:
+            if method in PER_IMAGE_METHODS:
+                if method not in once:
+                    once[method] = measure(model, few, method, s)
+                ips, mem = once[method]
+            else:
+                ips, mem = measure(model, x, method, s)
+            rows.append(dict(model=model.name, device=str(x.device), batch=batch, method=method,
+                             images_per_s=ips, ratio_to_floor=None, peak_mem_mb=mem))
+            log(f"{model.name:>14} {x.device} batch {batch:>3} {method:>17}: {ips:8.2f} img/s, "
+                f"peak {mem if mem is None else round(mem, 1)} MiB")
+    return add_ratios(rows)
+
+
+def add_ratios(rows: list[dict]) -> list[dict]:
+    """Fill ``ratio_to_floor``: time per image over that of ``forward_backward`` (same model, batch)."""
+    floor = {(r["model"], r["device"], r["batch"]): r["images_per_s"] for r in rows if r["method"] == FLOOR}
+    for row in rows:
+        ref = floor.get((row["model"], row["device"], row["batch"]))
+        row["ratio_to_floor"] = None if ref is None else ref / row["images_per_s"]
+    return rows
+
+
+# --------------------------------------------------------------------------- reporting
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device: torch.device) -> dict:
+    """CPU, GPU, threads, versions, date and load of the machine the benchmark runs on."""
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return dict(cpu=_cpu_name(), cpu_count=os.cpu_count(), gpu=gpu, threads=torch.get_num_threads(),
+                torch=torch.__version__, python=platform.python_version(),
+                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                load_average_1min=load)
+
+
+def settings_info(s: BenchSettings, device: torch.device) -> dict:
+    """The settings, with the chunking and memory method spelled out."""
+    info = asdict(s)
+    size = f"{s.chunk_size or CPU_CHUNK} faces" if s.chunk_size or device.type == "cpu" else "the whole batch"
+    info["chunking"] = (f"{size} per forward(+backward) pass in forward, forward_backward, plq, "
+                        "captum_ig (internal_batch_size) and captum_occlusion (perturbations_per_eval); "
+                        "quality uses serfiq_quality's own chunking; naive_plq sends each image's T copies "
+                        "through the network as one batch")
+    info["per_image_methods"] = (f"{', '.join(PER_IMAGE_METHODS)}: measured once per model on "
+                                 f"{s.few} image(s); the per-image rate is reported for every batch")
+    info["peak_mem"] = ("CUDA: max_memory_allocated rise" if device.type == "cuda" else
+                        "rise of VmHWM over VmRSS in one call (malloc_trim, then /proc/self/clear_refs)")
+    return info
+
+
+def format_table(report: dict) -> str:
+    """The results as a Markdown table."""
+    lines = ["| model | device | batch | method | images/s | ratio to floor | peak MiB |",
+             "|---|---|---:|---|---:|---:|---:|"]
+    for r in report["results"]:
+        mem = "n/a" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
+        ratio = "n/a" if r["ratio_to_floor"] is None else f"{r['ratio_to_floor']:.2f}"
+        lines.append(f"| {r['model']} | {r['device']} | {r['batch']} | {r['method']} | "
+                     f"{r['images_per_s']:.2f} | {ratio} | {mem} |")
+    return "\n".join(lines)
+
+
+def run_benchmark(model_names: list[str], batches: list[int], device: torch.device,
+                  s: BenchSettings, methods: list[str] | None = None,
+                  log: Callable[[str], None] = print) -> dict:
+    """Benchmark the named networks; returns ``{"machine", "settings", "results"}``."""
+    from .data import sample_faces, to_tensor
+
+    faces = to_tensor(sample_faces())
+    results = []
+    for name in model_names:
+        model = load_model(name, device=device)
+        results += bench_model(model, faces, batches, list(methods or METHODS), s, log)
+    return dict(machine=machine_info(device), settings=settings_info(s, device), results=results)
+
+
+# --------------------------------------------------------------------------------- CLI
+def ready_models() -> list[str]:
+    """Names of the shipped networks whose weights are on this machine."""
+    return [m["name"] for m in list_models() if m["ready"]]
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``pixelfiq bench`` options to ``parser``."""
+    d = BenchSettings()
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--models", nargs="+", default=None, help="networks (default: every installed one)")
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32], help="batch sizes")
+    parser.add_argument("--passes", type=int, default=d.n_passes, help="SER-FIQ passes T")
+    parser.add_argument("--repeats", type=int, default=d.repeats, help="timed calls (median kept)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--chunk-size", type=int, default=None, help="faces per pass (default: PLQ's)")
+    parser.add_argument("--few", type=int, default=d.few, help="images for naive_plq, captum_*")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    return parser
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Run ``pixelfiq bench``: write the JSON report and print a table; exit status."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.models or ready_models()
+    if not names:
+        print("no installed network to benchmark (see `pixelfiq models`)")
+        return 1
+    s = BenchSettings(n_passes=args.passes, repeats=args.repeats, chunk_size=args.chunk_size, few=args.few)
+    report = run_benchmark(names, args.batches, get_device(args.device), s, args.methods)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(format_table(report))
+    print(f"written: {args.out}")
+    return 0
