@@ -57,6 +57,8 @@ METHODS = ("forward", "forward_backward", "quality", "plq", "naive_plq", "captum
 FLOOR = "forward_backward"
 #: Methods that loop over images: measured on ``few`` images, rate reused for every batch.
 PER_IMAGE_METHODS = ("naive_plq", "captum_ig", "captum_occlusion")
+#: Load average per CPU above which ``run_cli`` warns that timings will be distorted.
+LOAD_WARNING = 0.75
 
 
 # ------------------------------------------------------------------------- naive path
@@ -343,7 +345,7 @@ def _cpu_name() -> str:
 
 
 def machine_info(device: torch.device) -> dict:
-    """CPU, GPU, threads, versions, date and load of the machine the benchmark runs on."""
+    """CPU, GPU, threads, versions, date and 1-minute load average of the machine now."""
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return dict(cpu=_cpu_name(), cpu_count=os.cpu_count(), gpu=gpu, threads=torch.get_num_threads(),
@@ -385,12 +387,13 @@ def run_benchmark(model_names: list[str], batches: list[int], device: torch.devi
     """Benchmark the named networks; returns ``{"machine", "settings", "results"}``."""
     from .data import sample_faces, to_tensor
 
+    machine = machine_info(device)  # load average and date before the run
     faces = to_tensor(sample_faces())
     results = []
     for name in model_names:
         model = load_model(name, device=device)
         results += bench_model(model, faces, batches, list(methods or METHODS), s, log)
-    return dict(machine=machine_info(device), settings=settings_info(s, device), results=results)
+    return dict(machine=machine, settings=settings_info(s, device), results=results)
 
 
 # --------------------------------------------------------------------------------- CLI
@@ -415,6 +418,14 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     return parser
 
 
+def warn_if_busy() -> None:
+    """Print a warning when other jobs keep the CPUs busy (timings would be distorted)."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > LOAD_WARNING * (os.cpu_count() or 1):
+        print(f"warning: load average {load:.2f} on {os.cpu_count()} CPUs: other jobs will distort "
+              "the timings; rerun when the machine is idle")
+
+
 def run_cli(args: argparse.Namespace) -> int:
     """Run ``pixelfiq bench``: write the JSON report and print a table; exit status."""
     if args.threads:
@@ -424,6 +435,7 @@ def run_cli(args: argparse.Namespace) -> int:
         print("no installed network to benchmark (see `pixelfiq models`)")
         return 1
     s = BenchSettings(n_passes=args.passes, repeats=args.repeats, chunk_size=args.chunk_size, few=args.few)
+    warn_if_busy()
     report = run_benchmark(names, args.batches, get_device(args.device), s, args.methods)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
