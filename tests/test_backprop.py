@@ -110,3 +110,11 @@ def test_quality_gradient_map_matches_finite_differences_float64():
     qm = serfiq_quality(model, x - h * v, n_passes=6, seed=2, alpha=10.0, r=0.5).q
     numeric = float((qp - qm) / (2 * h))
     assert float((res.grads * v).sum()) == pytest.approx(numeric, rel=1e-5)
+
+
+def test_quality_gradient_map_after_an_inference_mode_quality_call(sface, real_faces):
+    """Cached dropout masks drawn under inference mode must still allow backward."""
+    x = real_faces[:1]
+    serfiq_quality(sface, x, n_passes=8, seed=0)
+    res = quality_gradient_map(sface, x, n_passes=8, seed=0)
+    assert torch.isfinite(res.grads).all() and float(res.grads.abs().sum()) > 0

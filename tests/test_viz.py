@@ -46,3 +46,12 @@ def test_gallery_puts_faces_above_their_maps():
     assert axes.shape == (2, 3)
     assert "0.90" in axes[0][2].get_title()
     assert axes[1][0].images[0].get_clim() == (0, 1)
+
+
+def test_show_face_and_show_plq_use_the_papers_display():
+    fig, ax = viz.show_face(torch.rand(3, 112, 112) * 255, title="face")
+    assert ax.images[0].get_array().shape == (112, 112, 3) and ax.get_title() == "face"
+    fig, ax = viz.show_plq(torch.rand(112, 112), colorbar=True)
+    img = ax.images[0]
+    assert img.get_cmap().name == "RdYlGn" and img.get_clim() == (0, 1)
+    assert len(fig.axes) == 2, "the colour bar has its own axes"

@@ -1,0 +1,50 @@
+"""Configuration: FAST mode, paths, device choice and the notebook set-up."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pixelfiq_lib import config
+
+
+@pytest.mark.parametrize("value, fast", [("1", True), ("true", True), ("0", False), ("", False)])
+def test_fast_mode_reads_the_environment(monkeypatch, value, fast):
+    monkeypatch.setenv("PIXELFIQ_FAST", value)
+    assert config.is_fast() is fast
+
+
+def test_cache_dir_follows_pixelfiq_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("PIXELFIQ_HOME", str(tmp_path / "cache"))
+    assert config.cache_dir() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+
+
+def test_shared_dir_is_none_when_the_folder_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("PIXELFIQ_SHARED", str(tmp_path / "nowhere"))
+    assert config.shared_dir() is None and config.bbt_dir() is None and config.paper_dir() is None
+    (tmp_path / "s" / "data" / "bbt").mkdir(parents=True)
+    monkeypatch.setenv("PIXELFIQ_SHARED", str(tmp_path / "s"))
+    assert config.bbt_dir() == tmp_path / "s" / "data" / "bbt" and config.paper_dir() is None
+
+
+def test_device_choice(monkeypatch):
+    monkeypatch.delenv("PIXELFIQ_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert config.get_device().type == expected == config.get_device("auto").type
+    assert config.get_device("cpu").type == "cpu"
+    monkeypatch.setenv("PIXELFIQ_DEVICE", "cpu")
+    assert config.get_device().type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            config.get_device("cuda")
+
+
+def test_setup_notebook_seeds_and_reports(monkeypatch, capsys):
+    monkeypatch.setenv("PIXELFIQ_FAST", "1")
+    cfg = config.setup_notebook(seed=3, device="cpu")
+    first = (torch.rand(1).item(), np.random.rand())
+    config.setup_notebook(seed=3, device="cpu")
+    assert (torch.rand(1).item(), np.random.rand()) == first
+    out = capsys.readouterr().out
+    assert "torch" in out and "FAST=True" in out and "device cpu" in out
+    assert cfg.fast and cfg.device.type == "cpu" and cfg.seed == 3
