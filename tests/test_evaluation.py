@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from pixelfiq_lib import config
 from pixelfiq_lib import evaluation as ev
@@ -30,6 +31,14 @@ def good_faces() -> list[np.ndarray]:
     if config.bbt_dir() is not None:
         faces += [f.image for v in bbt_faces().values() for f in v]
     return faces
+
+
+@pytest.fixture(scope="module")
+def sample_images() -> list[np.ndarray]:
+    """The insightface sample photos as aligned (112, 112, 3) uint8 faces."""
+    from pixelfiq_lib.data import sample_faces
+
+    return [f.image for f in sample_faces()]
 
 
 # ------------------------------------------------------------------ degradations
@@ -93,6 +102,88 @@ def test_read_pairs_file_lfw_format(tmp_path):
     assert pairs == [(files["ann"][0], files["ann"][1]), (files["ann"][0], files["bob"][0])]
 
 
+# --------------------------------------------------------- masks, inpainting, yaw
+def test_box_mask_marks_exactly_the_box():
+    x0, y0, x1, y1 = 20, 35, 50, 45  # wider than tall: x and y must not be swapped
+    mask = ev.box_mask((x0, y0, x1, y1))
+    assert mask.shape == (112, 112) and mask.dtype == bool
+    assert mask.sum() == (x1 - x0) * (y1 - y0)
+    ys, xs = np.nonzero(mask)
+    assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (x0, x1, y0, y1)
+    assert ev.box_mask((10, 10, 10, 30)).sum() == 0  # zero width: empty
+    small = ev.box_mask((2, 3, 5, 7), size=8)
+    assert small.shape == (8, 8) and small.sum() == 12
+
+
+def test_box_mask_is_clipped_at_the_far_border():
+    mask = ev.box_mask((100, 90, 130, 140))
+    assert mask.sum() == (112 - 100) * (112 - 90)
+    assert mask[90:, 100:].all() and not mask[:90].any() and not mask[:, :100].any()
+
+
+def test_box_mask_covers_the_pixels_fill_box_paints(face):
+    box = (30, 40, 61, 57)
+    lifted = np.maximum(face, 1)  # no pixel is already black
+    changed = (ev.fill_box(lifted, box, 0) != lifted).any(axis=2)
+    np.testing.assert_array_equal(changed, ev.box_mask(box))
+
+
+def test_inpaint_region_changes_only_the_region_and_fills_it_plausibly(face):
+    box = (50, 60, 62, 72)
+    mask = ev.box_mask(box)
+    holed = ev.fill_box(face, box, 0)
+    kept = holed.copy()
+    out = ev.inpaint_region(holed, mask)
+    assert out.shape == (112, 112, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(holed, kept)  # input not modified
+    np.testing.assert_array_equal(out[~mask], holed[~mask])  # outside bit-identical
+    ring = ev.box_mask((46, 56, 66, 76)) & ~mask
+    filled = out[mask].astype(float)
+    assert filled.min() > 30  # no black left in the square
+    np.testing.assert_allclose(filled.mean(0), holed[ring].mean(0), atol=30)
+    # much closer to the hidden original than the black square was
+    assert np.abs(filled - face[mask]).mean() < 0.25 * np.abs(0.0 - face[mask]).mean()
+
+
+def test_inpaint_region_with_empty_region_returns_the_face(face):
+    out = ev.inpaint_region(face, np.zeros((112, 112), bool))
+    np.testing.assert_array_equal(out, face)
+    assert out is not face
+
+
+def _moved_nose(dx: float) -> np.ndarray:
+    from pixelfiq_lib.data import ARCFACE_TEMPLATE
+
+    lmk = ARCFACE_TEMPLATE.astype(np.float64).copy()
+    lmk[2, 0] += dx
+    return lmk
+
+
+def test_yaw_proxy_is_zero_for_the_template_and_signed_by_the_nose():
+    from pixelfiq_lib.data import ARCFACE_TEMPLATE
+
+    assert abs(ev.yaw_proxy(ARCFACE_TEMPLATE)) < 0.01
+    iod = float(np.linalg.norm(ARCFACE_TEMPLATE[1] - ARCFACE_TEMPLATE[0]))
+    right, left = ev.yaw_proxy(_moved_nose(10.0)), ev.yaw_proxy(_moved_nose(-10.0))
+    assert right > 0 > left
+    assert right == pytest.approx(10.0 / iod, abs=0.01)
+    assert left == pytest.approx(-right, abs=0.01)
+    assert abs(right) >= ev.TURNED_YAW and abs(ev.yaw_proxy(_moved_nose(2.0))) < ev.FRONTAL_YAW
+
+
+def test_yaw_proxy_ignores_position_scale_and_roll_and_flips_with_a_mirror():
+    lmk = _moved_nose(7.0)
+    ref = ev.yaw_proxy(lmk)
+    a = np.deg2rad(25.0)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    moved = 2.5 * lmk @ rot.T + np.array([300.0, -40.0])
+    assert ev.yaw_proxy(moved) == pytest.approx(ref, rel=1e-9)
+    mirrored = lmk.copy()
+    mirrored[:, 0] = 112 - mirrored[:, 0]
+    mirrored = mirrored[[1, 0, 2, 4, 3]]  # keep ArcFace order: image-left eye first
+    assert ev.yaw_proxy(mirrored) == pytest.approx(-ref, rel=1e-9)
+
+
 # ----------------------------------------------------------------- verification
 @NEEDS_BBT
 def test_verification_sanity_on_bbt(sface):
@@ -115,6 +206,103 @@ def test_probe_copies_make_failures_and_cover_every_degradation():
     assert len(kinds) == len(ev.DEGRADATIONS) * len(ev.STRENGTHS)
     assert len(bset.idx_a) == 4 * 780 and bset.is_genuine.sum() == 4 * 80
     assert (bset.idx_a < bset.n_originals).all()
+
+
+@pytest.fixture
+def tiny_identity_folder(tmp_path):
+    """tmp_path/faces/<identity>/<image>: 3, 2 and 2 bbt crops of three identities."""
+    root = tmp_path / "faces"
+    for name, count in (("amy", 3), ("raj", 2), ("penny", 2)):
+        (root / name).mkdir(parents=True)
+        for src in sorted((config.bbt_dir() / name).glob("*.png"))[:count]:
+            (root / name / src.name).write_bytes(src.read_bytes())
+    return root
+
+
+@NEEDS_BBT
+def test_verification_benchmark_counts_and_scores_on_a_tiny_folder(sface, tiny_identity_folder):
+    from math import comb
+
+    from pixelfiq_lib.data import to_tensor
+
+    per_id = [len(list(d.iterdir())) for d in tiny_identity_folder.iterdir()]
+    n, copies = sum(per_id), 1
+    n_gen = sum(comb(k, 2) for k in per_id)
+    n_imp = comb(n, 2) - n_gen
+    bset = ev.build_benchmark(tiny_identity_folder, seed=0, copies=copies)
+    assert bset.skipped == []  # so every file of the folder is a face below
+    ver = ev.verification_benchmark(sface, bset, n_passes=4, seed=0)
+    s = ver["summary"]
+    assert (s["n_genuine"], s["n_impostor"]) == ((1 + copies) * n_gen, (1 + copies) * n_imp)
+    assert s["n_comparisons"] == (1 + copies) * comb(n, 2)
+    assert (s["n_images"], s["n_probe_copies"], s["n_identities"]) == (n, n * copies, 3)
+    assert s["pairs_source"] == "all pairs" and s["n_skipped"] == 0
+
+    scores = ver["scores"]
+    assert scores.shape == (s["n_comparisons"],)
+    assert np.isfinite(scores).all() and (np.abs(scores) <= 1 + 1e-6).all()
+    with torch.no_grad():  # cosines of the model's own unit embeddings
+        emb = sface(to_tensor([x.image for x in bset.samples])).numpy()
+    np.testing.assert_allclose(scores, (emb[bset.idx_a] * emb[bset.idx_b]).sum(1), atol=1e-4)
+    orig = bset.idx_b < bset.n_originals
+    gen, imp = scores[bset.is_genuine & orig], scores[~bset.is_genuine & orig]
+    assert gen.min() > imp.max() and s["roc_auc_originals"] == 1.0
+    assert 0.0 <= s["roc_auc"] <= 1.0 and 0.0 <= s["fnmr_at_fmr_1e-3"] <= 1.0
+
+    assert set(ver["quality"]) == set(ev.QUALITY_METHODS)
+    assert all(v.shape == (len(bset.samples),) and np.isfinite(v).all()
+               for v in ver["quality"].values())
+    assert len(ver["edc"]) == len(ev.EDC_SETTINGS) * len(ev.QUALITY_METHODS)
+    assert set(ver["curves"]) == {(k, m) for k in range(len(ev.EDC_SETTINGS))
+                                  for m in ev.QUALITY_METHODS}
+    probes = ver["probes"]
+    assert sum(r["n_probes"] for r in probes) == len(bset.samples)
+    assert sum(r["n_genuine"] for r in probes) == s["n_genuine"]
+    assert probes[0]["kind"] == "none" and probes[0]["n_probes"] == n
+
+    again = ev.verification_benchmark(sface, bset, n_passes=4, seed=0)
+    np.testing.assert_array_equal(again["scores"], scores)
+    for method in ("serfiq", "random"):
+        np.testing.assert_array_equal(again["quality"][method], ver["quality"][method])
+    other = ev.verification_benchmark(sface, bset, n_passes=4, seed=1)
+    assert not np.array_equal(other["quality"]["random"], ver["quality"]["random"])
+
+
+# ------------------------------------------------------------- evaluate_faces
+def test_evaluate_faces_one_value_per_face_in_documented_ranges(sface, sample_images):
+    faces = sample_images[:3]
+    res = ev.evaluate_faces(sface, faces, n_passes=6, seed=0)
+    assert set(res) == {"q", "q_raw", "q_se", "plq"}
+    for key in ("q", "q_raw", "q_se"):
+        assert isinstance(res[key], np.ndarray) and res[key].shape == (3,)
+        assert np.isfinite(res[key]).all()
+    assert ((res["q"] > 0) & (res["q"] < 1)).all() and (res["q_se"] >= 0).all()
+    assert res["plq"].shape == (3, 112, 112)
+    assert res["plq"].min() >= 0 and res["plq"].max() < 1
+    assert not np.allclose(res["plq"][0], res["plq"][0].mean())  # a map, not a constant
+
+    fast = ev.evaluate_faces(sface, faces, n_passes=6, seed=0, maps=False)
+    assert set(fast) == {"q", "q_raw", "q_se"}
+    for key in fast:  # the map path and the quality-only path agree
+        np.testing.assert_allclose(fast[key], res[key], rtol=1e-4, atol=1e-6)
+
+
+def test_evaluate_faces_is_seeded_and_independent_of_the_batch(sface, sample_images):
+    kw = dict(n_passes=6, maps=False)
+    faces = sample_images * 2  # more faces than one chunk of 8
+    n = len(sample_images)
+    first = ev.evaluate_faces(sface, faces, seed=3, **kw)
+    again = ev.evaluate_faces(sface, faces, seed=3, **kw)
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+    np.testing.assert_allclose(first["q"][:n], first["q"][n:], rtol=1e-5)
+    alone = ev.evaluate_faces(sface, [sample_images[1]], seed=3, **kw)
+    assert alone["q"][0] == pytest.approx(first["q"][1], rel=1e-5)
+    other = ev.evaluate_faces(sface, faces[:n], seed=4, **kw)
+    assert not np.allclose(other["q"], first["q"][:n])
+    maps = ev.evaluate_faces(sface, sample_images[:2], n_passes=6, seed=3)
+    maps2 = ev.evaluate_faces(sface, sample_images[:2], n_passes=6, seed=3)
+    np.testing.assert_array_equal(maps["plq"], maps2["plq"])
 
 
 # ------------------------------------------------------------ paper experiments
@@ -150,6 +338,67 @@ def test_disturbances_change_their_region_only(face):
     assert (ev.disturb(face, "real_mask", tex) != face).any()
     box = ev.lowest_window(np.random.default_rng(0).random((112, 112)), 24)
     assert box[2] - box[0] == 24 and ev.FACE_BOX[0] <= box[0] and box[3] <= ev.FACE_BOX[3]
+
+
+# ---------------------------------------------------------------- faithfulness
+FAITH_STEPS, FAITH_METHODS = 3, ("plq", "random")
+
+
+@pytest.fixture(scope="module")
+def faith(sface, sample_images):
+    """faithfulness_curves of PLQ and the random map on two faces, tiny settings."""
+    faces = sample_images[:2]
+    return faces, ev.faithfulness_curves(sface, faces, methods=FAITH_METHODS, steps=FAITH_STEPS,
+                                         n_passes=4, seed=0, fast=True)
+
+
+def test_faithfulness_curves_shapes_ranges_and_records(sface, faith):
+    faces, (records, curves, seconds) = faith
+    steps, n = FAITH_STEPS, len(faces)
+    assert set(curves) == set(FAITH_METHODS) and set(seconds) == set(FAITH_METHODS)
+    assert all(v > 0 for v in seconds.values())
+    for trio in curves.values():
+        assert [(c.kind, c.order) for c in trio] == [
+            ("deletion", "low_first"), ("deletion", "high_first"), ("insertion", "high_first")]
+        for c in trio:
+            frac = c.fractions.cpu().numpy()
+            assert frac.shape == (steps + 1,) and frac[0] == 0 and frac[-1] == pytest.approx(1)
+            assert (np.diff(frac) > 0).all()
+            assert c.quality.shape == c.cosine.shape == (n, steps + 1)
+            assert c.auc_quality.shape == c.auc_cosine.shape == (n,)
+            assert ((c.quality > 0) & (c.quality < 1)).all()
+            assert ((c.auc_quality >= 0) & (c.auc_quality <= 1)).all()
+            assert ((c.auc_cosine >= 0) & (c.auc_cosine <= 1 + 1e-6)).all()
+        low, high, ins = trio
+        # deletion starts at the unmodified face, insertion ends there
+        torch.testing.assert_close(low.cosine[:, 0], torch.ones(n), atol=1e-4, rtol=0)
+        torch.testing.assert_close(ins.cosine[:, -1], torch.ones(n), atol=1e-4, rtol=0)
+        assert (ins.cosine[:, 0] < 0.9).all()  # the blurred canvas is not the face
+        # both deletion orders share their first and last images
+        torch.testing.assert_close(low.cosine[:, [0, -1]], high.cosine[:, [0, -1]])
+        torch.testing.assert_close(low.quality[:, [0, -1]], high.quality[:, [0, -1]])
+
+    assert len(records) == len(FAITH_METHODS) * 3 * 2
+    assert {r["metric"] for r in records} == {
+        f"{stem}_{t}" for stem in ("deletion_auc_low_first", "deletion_auc_high_first",
+                                   "insertion_auc") for t in ("quality", "cosine")}
+    assert all(r["n"] == n and r["model"] == sface.name for r in records)
+    by_key = {(r["map_method"], r["metric"]): r["mean"] for r in records}
+    for name, (low, high, ins) in curves.items():
+        for metric, auc in (("deletion_auc_low_first_cosine", low.auc_cosine),
+                            ("deletion_auc_high_first_quality", high.auc_quality),
+                            ("insertion_auc_cosine", ins.auc_cosine)):
+            assert by_key[(name, metric)] == pytest.approx(float(auc.mean()), rel=1e-5)
+
+
+def test_faithfulness_curves_plq_beats_chance_on_cosine(faith):
+    _, (records, _, _) = faith
+    auc = {(r["map_method"], r["metric"]): r["mean"] for r in records}
+    low, high, ins = (("deletion_auc_low_first_cosine", "deletion_auc_high_first_cosine",
+                       "insertion_auc_cosine"))
+    assert auc[("plq", low)] > auc[("random", low)]
+    assert auc[("plq", high)] < auc[("random", high)]
+    assert auc[("plq", ins)] > auc[("random", ins)]
 
 
 # ------------------------------------------------------------------------ CLI
