@@ -152,10 +152,12 @@ def _downscale(img: np.ndarray, side: float) -> np.ndarray:
 
 
 def fill_box(face: np.ndarray, box: tuple[int, int, int, int], value: int = 0) -> np.ndarray:
-    """A copy of ``face`` with the box ``(x0, y0, x1, y1)`` set to grey ``value``."""
-    x0, y0, x1, y1 = box
+    """A copy of ``face`` with the box ``(x0, y0, x1, y1)`` set to grey ``value``.
+
+    The box is clipped to the image (a negative start means 0, not "from the end").
+    """
     out = face.copy()
-    out[y0:y1, x0:x1] = value
+    out[box_mask(box, out.shape[0])] = value
     return out
 
 
@@ -680,9 +682,10 @@ def quality_stats(res: dict[str, np.ndarray], base: dict[str, np.ndarray] | None
 
 
 def box_mask(box: tuple[int, int, int, int], size: int = 112) -> np.ndarray:
-    """(size, size) bool mask of the box ``(x0, y0, x1, y1)``."""
+    """(size, size) bool mask of the box ``(x0, y0, x1, y1)``, clipped to the image."""
+    x0, y0, x1, y1 = (int(np.clip(v, 0, size)) for v in box)
     mask = np.zeros((size, size), bool)
-    mask[box[1]:box[3], box[0]:box[2]] = True
+    mask[y0:y1, x0:x1] = True
     return mask
 
 

@@ -430,3 +430,12 @@ def test_evaluate_cli_end_to_end(tmp_path):
     assert {"plq", "random", "gradcam"} <= {r["map_method"] for r in res["faithfulness"]}
     assert {"squares", "inpainting", "disturbances"} <= set(res["paper_experiments"]["sface"])
     assert len(list(out.glob("edc_sface_*.png"))) == 3 and (out / "edc.md").is_file()
+
+
+def test_boxes_starting_outside_the_image_are_clipped_not_wrapped():
+    assert ev.box_mask((-5, -5, 10, 10)).sum() == 100
+    m = ev.box_mask((-5, 0, 200, 10))
+    assert m.sum() == 112 * 10 and m[:10].all()
+    face = np.full((112, 112, 3), 200, np.uint8)
+    painted = ev.fill_box(face, (-5, -5, 10, 10))
+    assert (painted[:10, :10] == 0).all() and (painted[10:] == 200).all()
