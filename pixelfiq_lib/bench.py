@@ -122,11 +122,12 @@ class BenchSettings:
 
     Attributes:
         n_passes: T of SER-FIQ (quality, plq, naive_plq).
-        repeats: timed calls per measurement (the median is kept), after one warm-up.
+        repeats: timed rounds (the median is kept), after one warm-up call of each
+            method; the methods of one batch run in turn within each round.
         chunk_size: faces per forward(+backward) pass; ``None`` = the PLQ default
             (``CPU_CHUNK`` on the CPU, the whole batch on CUDA). Used by every method.
         few: images on which the per-image methods are measured.
-        few_repeats: timed calls for the per-image methods.
+        few_repeats: timed rounds for the per-image methods.
         ig_steps: Integrated Gradients steps.
         occlusion_window, occlusion_stride: Occlusion square window and stride (pixels;
             all 3 channels occluded together).
@@ -230,17 +231,30 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time (s) of ``repeats`` calls of ``fn`` after one warm-up call."""
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall time (s) of one call of ``fn``, device work included."""
+    _sync(device)
+    start = time.perf_counter()
     fn()
-    times = []
-    for _ in range(max(1, repeats)):
-        _sync(device)
-        start = time.perf_counter()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
+                     repeats: int) -> dict[str, float]:
+    """Median wall time (s) per function over ``repeats`` round-robin rounds.
+
+    Every function is called once to warm up, then once per round in turn: a burst of
+    load from other jobs then hits one round of every method (the median drops it)
+    rather than every call of one method, and ratios compare calls made side by side.
+    """
+    for fn in fns.values():
         fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(max(1, repeats)):
+        for name, fn in fns.items():
+            times[name].append(_timed(fn, device))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _status_kb(key: str) -> int:
@@ -294,28 +308,25 @@ def fill_batch(faces: torch.Tensor, batch: int) -> torch.Tensor:
     return faces.repeat(reps, 1, 1, 1)[:batch].contiguous()
 
 
-def measure(model: FRModel, x: torch.Tensor, method: str, s: BenchSettings) -> tuple[float, float | None]:
-    """Images per second and peak memory (MiB) of one method on the batch ``x``."""
-    fn = lambda: RUNNERS[method](model, x, s)  # noqa: E731
-    repeats = s.few_repeats if method in PER_IMAGE_METHODS else s.repeats
-    seconds = time_call(fn, x.device, repeats)
-    return len(x) / seconds, peak_memory_mb(fn, x.device)
+def measure(model: FRModel, x: torch.Tensor, methods: list[str], s: BenchSettings,
+            repeats: int) -> dict[str, tuple[float, float | None]]:
+    """Images per second and peak memory (MiB) of each method on the batch ``x``."""
+    fns = {m: (lambda m=m: RUNNERS[m](model, x, s)) for m in methods}
+    seconds = time_interleaved(fns, x.device, repeats)
+    return {m: (len(x) / seconds[m], peak_memory_mb(fns[m], x.device)) for m in methods}
 
 
 def bench_model(model: FRModel, faces: torch.Tensor, batches: list[int], methods: list[str],
                 s: BenchSettings, log: Callable[[str], None] = print) -> list[dict]:
     """Result rows of every method and batch size for one network."""
-    rows, once = [], {}
-    few = fill_batch(faces, s.few).to(model.device)
+    per_image = [m for m in methods if m in PER_IMAGE_METHODS]
+    once = measure(model, fill_batch(faces, s.few).to(model.device), per_image, s, s.few_repeats)
+    rows = []
     for batch in batches:
         x = fill_batch(faces, batch).to(model.device)
+        found = measure(model, x, [m for m in methods if m not in per_image], s, s.repeats) | once
         for method in methods:
-            if method in PER_IMAGE_METHODS:
-                if method not in once:
-                    once[method] = measure(model, few, method, s)
-                ips, mem = once[method]
-            else:
-                ips, mem = measure(model, x, method, s)
+            ips, mem = found[method]
             rows.append(dict(model=model.name, device=str(x.device), batch=batch, method=method,
                              images_per_s=ips, ratio_to_floor=None, peak_mem_mb=mem))
             log(f"{model.name:>14} {x.device} batch {batch:>3} {method:>17}: {ips:8.2f} img/s, "
@@ -414,6 +425,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--chunk-size", type=int, default=None, help="faces per pass (default: PLQ's)")
     parser.add_argument("--few", type=int, default=d.few, help="images for naive_plq, captum_*")
+    parser.add_argument("--few-repeats", type=int, default=d.few_repeats, help="timed rounds for those")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     return parser
 
@@ -434,7 +446,8 @@ def run_cli(args: argparse.Namespace) -> int:
     if not names:
         print("no installed network to benchmark (see `pixelfiq models`)")
         return 1
-    s = BenchSettings(n_passes=args.passes, repeats=args.repeats, chunk_size=args.chunk_size, few=args.few)
+    s = BenchSettings(n_passes=args.passes, repeats=args.repeats, chunk_size=args.chunk_size,
+                      few=args.few, few_repeats=args.few_repeats)
     warn_if_busy()
     report = run_benchmark(names, args.batches, get_device(args.device), s, args.methods)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -91,3 +91,11 @@ def test_cli_writes_the_report(tmp_path, monkeypatch):
     assert [r["method"] for r in report["results"]] == ["forward", "forward_backward", "plq"]
     assert set(report["results"][0]) == {"model", "device", "batch", "method", "images_per_s",
                                          "ratio_to_floor", "peak_mem_mb"}
+
+
+def test_interleaved_timing_calls_each_function_once_per_round_after_a_warm_up():
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in ("a", "b")}
+    times = bench.time_interleaved(fns, torch.device("cpu"), repeats=3)
+    assert calls == ["a", "b"] + ["a", "b"] * 3
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
