@@ -88,7 +88,14 @@ def dropout_masks(n_passes: int, dim: int, p: float, *, seed: int, device: torch
         raise PixelfiqError(f"dropout_p must be in (0, 1), got {p}")
     if n_passes < 2:
         raise PixelfiqError(f"n_passes must be at least 2 to compare embeddings, got {n_passes}")
-    return _cpu_masks(int(n_passes), int(dim), float(p), int(seed)).to(device)
+    return _device_masks(int(n_passes), int(dim), float(p), int(seed), str(torch.device(device)))
+
+
+@functools.lru_cache(maxsize=4)
+def _device_masks(n_passes: int, dim: int, p: float, seed: int, device: str) -> torch.Tensor:
+    # Cached per device: no host-to-GPU copy of the (T, D) masks on repeated calls.
+    with torch.inference_mode(False), torch.no_grad():
+        return _cpu_masks(n_passes, dim, p, seed).to(device)
 
 
 @functools.lru_cache(maxsize=4)
