@@ -92,7 +92,7 @@ from .edc import edc_curve, pair_quality, pauc, plot_edc, threshold_for_fmr
 from .errors import DataNotFoundError, InvalidArgumentError, PixelfiqError
 from .backprop import pixel_quality_map
 from .faithfulness import MAP_METHODS, FaithfulnessCurve, deletion_curve, insertion_curve
-from .faithfulness import _records as curve_records
+from .faithfulness import curve_records
 from .models import FRModel, list_models, load_model
 from .quality import serfiq_from_features
 from .regions import region_masks, region_summary

@@ -661,5 +661,3 @@ def faithfulness_table(
             records.extend(curve_records(curve, name, model.name))
     return records
 
-
-_records = curve_records  # the former private name, still imported by evaluation.py
