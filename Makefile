@@ -30,7 +30,7 @@ test: setup
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 notebooks-html: setup
-	MPLBACKEND=Agg $(PY) -m pixelfiq_lib.tools.run_notebooks --out $(OUT)/notebooks
+	MPLBACKEND=Agg $(PY) -m tools.run_notebooks --out $(OUT)/notebooks
 
 bench: setup
 	$(VENV)/bin/pixelfiq bench --out benchmarks/results.json

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pixelfiq_lib.bench import add_cli_arguments, run_cli  # noqa: E402
+from pixelfiq_lib.cli.bench import add_cli_arguments, run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from pixelfiq_lib.backprop import calibrate_model
+from pixelfiq_lib.core.backprop import calibrate_model
 from pixelfiq_lib.data import bbt_faces, sample_faces, to_tensor
 from pixelfiq_lib.models import load_model
 

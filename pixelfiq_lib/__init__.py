@@ -7,6 +7,10 @@ face recognition network in PyTorch:
 2. :func:`build_quality_regression` — the closed-form quality node M_Q(I);
 3. :func:`pixel_quality_map` — its gradient w.r.t. the pixels, mapped to P(I) in [0, 1).
 
+Layout: :mod:`.core` (the method, read first), :mod:`.models`, :mod:`.data`,
+:mod:`.evaluation`, :mod:`.viz`, :mod:`.widgets`, :mod:`.config`, :mod:`.errors`; the
+``pixelfiq`` command lives in :mod:`.cli`, which the library never imports.
+
 Names are imported on first use (PEP 562), so ``import pixelfiq_lib`` and the command
 line start fast; ``pfl.pixel_quality_map`` and ``from pixelfiq_lib import ...`` work as usual.
 """
@@ -17,19 +21,27 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "backprop": ("PLQResult", "calibrate_a", "calibrate_model", "pixel_quality_map",
-                 "quality_gradient_map", "value_map"),
+    "core.backprop": ("PLQResult", "calibrate_a", "calibrate_model", "pixel_quality_map",
+                      "quality_gradient_map", "value_map"),
+    "core.constants": ("PAPER_A", "PAPER_ALPHA", "PAPER_B", "PAPER_R"),
+    "core.quality": ("QualityResult", "fit_scaling", "scale_quality", "serfiq_quality"),
+    "core.regression": ("QualityNode", "QualityRegressionModel", "build_quality_regression"),
     "data": ("AlignedFace", "Face", "align_face", "bbt_faces", "detect_faces", "extract_faces",
              "load_image", "paper_faces", "sample_faces", "sample_image_paths", "to_image",
              "to_tensor"),
     "errors": ("FaceTooSmallError", "ImageLoadError", "ModelError", "NoFaceError",
                "PixelfiqError", "QualityNodeError"),
     "models": ("FRModel", "fetch_model", "from_onnx", "from_torch", "list_models", "load_model"),
-    "quality": ("QualityResult", "fit_scaling", "scale_quality", "serfiq_quality"),
-    "regression": ("QualityNode", "QualityRegressionModel", "build_quality_regression"),
 }
-_SUBMODULES = ("backprop", "config", "data", "edc", "evaluation", "faithfulness", "models",
-               "quality", "regions", "regression", "viz", "widgets")
+#: Subpackages and modules reachable as ``pfl.<name>``; the flat names of earlier
+#: versions (``pfl.quality``, ``pfl.backprop``, ...) point to their new homes.
+_SUBMODULES = {
+    "config": "config", "core": "core", "data": "data", "errors": "errors",
+    "evaluation": "evaluation", "models": "models", "viz": "viz", "widgets": "widgets",
+    "quality": "core.quality", "regression": "core.regression", "backprop": "core.backprop",
+    "maps": "core.maps", "edc": "evaluation.edc", "faithfulness": "evaluation.faithfulness",
+    "regions": "evaluation.regions",
+}
 _OWNER = {name: mod for mod, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted(_OWNER) + list(_SUBMODULES) + ["__version__"]
@@ -37,7 +49,7 @@ __all__ = sorted(_OWNER) + list(_SUBMODULES) + ["__version__"]
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(f".{_SUBMODULES[name]}", __name__)
     if name in _OWNER:
         return getattr(importlib.import_module(f".{_OWNER[name]}", __name__), name)
     raise AttributeError(f"module 'pixelfiq_lib' has no attribute {name!r}")

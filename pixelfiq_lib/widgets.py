@@ -20,9 +20,9 @@ import numpy as np
 from matplotlib import pyplot as plt
 
 from . import data, viz
-from .backprop import PLQResult, pixel_quality_map
+from .core.backprop import PLQResult, pixel_quality_map
 from .errors import ImageLoadError, NoFaceError, PixelfiqError
-from .models import FRModel
+from .models.base import FRModel
 
 #: Largest occluder side, noise level and blur sigma the explorer's sliders offer.
 MAX_OCCLUDER, MAX_NOISE, MAX_BLUR = 60, 60.0, 6.0

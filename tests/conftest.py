@@ -10,7 +10,7 @@ from torch import nn
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from pixelfiq_lib.models import FRModel  # noqa: E402
+from pixelfiq_lib.models.base import FRModel
 
 
 def make_tiny_model(dtype: torch.dtype = torch.float64, seed: int = 0, size: int = 112) -> FRModel:
@@ -54,7 +54,7 @@ def device_list() -> list[str]:
 
 @pytest.fixture(scope="session")
 def sface():
-    from pixelfiq_lib.models import load_model
+    from pixelfiq_lib.models.registry import load_model
 
     return load_model("sface", device="cpu")
 

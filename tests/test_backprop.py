@@ -6,18 +6,18 @@ import copy
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_tiny_model
-from pixelfiq_lib.backprop import (
+
+from pixelfiq_lib.core.backprop import (
     aggregate_gradients,
     calibrate_a,
     pixel_quality_map,
     quality_gradient_map,
     value_map,
 )
-from pixelfiq_lib.models import PAPER_A
-from pixelfiq_lib.quality import serfiq_quality
-from pixelfiq_lib.regression import build_quality_regression
+from pixelfiq_lib.core.constants import PAPER_A
+from pixelfiq_lib.core.quality import serfiq_quality
+from pixelfiq_lib.core.regression import build_quality_regression
 
 
 def test_node_gradient_matches_finite_differences_float64():

@@ -10,17 +10,18 @@ import json
 
 import pytest
 import torch
-
 from conftest import make_tiny_model
-from pixelfiq_lib import bench
-from pixelfiq_lib.backprop import pixel_quality_map
+
+from pixelfiq_lib.cli import bench
+from pixelfiq_lib.core import reference
+from pixelfiq_lib.core.backprop import pixel_quality_map
 
 
 def test_naive_and_fast_paths_agree_on_sface(sface, real_faces):
     """Same masks -> same Q̂; one backward per chunk -> the same maps as one per image."""
     x = real_faces[:3]
     fast = pixel_quality_map(sface, x, n_passes=8, seed=5)
-    naive = bench.naive_pixel_quality_map(sface, x, n_passes=8, seed=5)
+    naive = reference.naive_pixel_quality_map(sface, x, n_passes=8, seed=5)
     torch.testing.assert_close(naive.quality.q, fast.quality.q, rtol=0, atol=1e-5)
     torch.testing.assert_close(naive.quality.q_raw, fast.quality.q_raw, rtol=0, atol=1e-6)
     torch.testing.assert_close(naive.plq, fast.plq, rtol=0, atol=1e-5)
@@ -31,7 +32,7 @@ def test_naive_path_is_exact_in_float64():
     model = make_tiny_model(torch.float64, size=16)
     x = torch.rand(3, 3, 16, 16, dtype=torch.float64) * 255
     fast = pixel_quality_map(model, x, n_passes=6, seed=1, a="paper")
-    naive = bench.naive_pixel_quality_map(model, x, n_passes=6, seed=1, a="paper")
+    naive = reference.naive_pixel_quality_map(model, x, n_passes=6, seed=1, a="paper")
     torch.testing.assert_close(naive.quality.q, fast.quality.q, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(naive.grads, fast.grads, rtol=1e-8, atol=1e-14)
     torch.testing.assert_close(naive.node_scale, fast.node_scale)
@@ -39,8 +40,8 @@ def test_naive_path_is_exact_in_float64():
 
 def test_naive_path_with_a_different_seed_changes_the_quality(sface, real_faces):
     x = real_faces[:1]
-    q0 = bench.naive_pixel_quality_map(sface, x, n_passes=8, seed=0).quality
-    q1 = bench.naive_pixel_quality_map(sface, x, n_passes=8, seed=1).quality
+    q0 = reference.naive_pixel_quality_map(sface, x, n_passes=8, seed=0).quality
+    q1 = reference.naive_pixel_quality_map(sface, x, n_passes=8, seed=1).quality
     assert q0.seed == 0 and q1.seed == 1
     assert not torch.equal(q0.mean_distance, q1.mean_distance)
 

@@ -25,7 +25,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pixelfiq_lib import batch, cli
+from pixelfiq_lib import cli
+from pixelfiq_lib.cli import inputs
 from pixelfiq_lib.data import detect_faces, load_image, sample_image_paths
 
 pytestmark = pytest.mark.slow
@@ -287,7 +288,7 @@ def test_resume_refuses_other_settings(explained, photo_dir, tmp_path, in_proces
 
 
 def test_missing_plugin_module_exits_2(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "pixelfiq_lib.evaluation", None)  # import fails
+    monkeypatch.setitem(sys.modules, "pixelfiq_lib.cli.evaluate", None)  # import fails
     assert cli.main(["evaluate", "--help"]) == 2
     assert "pixelfiq evaluate" in capsys.readouterr().err
 
@@ -301,8 +302,8 @@ def test_models_lists_licences_and_readiness(in_process, capsys):
 
 def test_output_marker_keeps_earlier_outputs_out_of_the_inputs(explained, photo_dir):
     _, out, _ = explained
-    assert (out / batch.OUTPUT_MARKER).is_file()
-    items = batch.expand_inputs([str(photo_dir)])
+    assert (out / inputs.OUTPUT_MARKER).is_file()
+    items = inputs.expand_inputs([str(photo_dir)])
     assert not [it for it in items if Path(it.path).parent == out]
 
 

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from pixelfiq_lib.edc import (
+from pixelfiq_lib.evaluation.edc import (
     EDCCurve,
     EDCInputError,
     describe,

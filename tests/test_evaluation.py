@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from pixelfiq_lib import config
-from pixelfiq_lib import evaluation as ev
+from pixelfiq_lib import config, errors
+from pixelfiq_lib.cli import report
+from pixelfiq_lib.evaluation import (
+    benchmark_set,
+    experiments,
+    faithfulness,
+    perturbations,
+    verification,
+)
 
 NEEDS_BBT = pytest.mark.skipif(
     config.bbt_dir() is None,
@@ -42,52 +49,52 @@ def sample_images() -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------ degradations
-@pytest.mark.parametrize("kind", sorted(ev.DEGRADATIONS))
+@pytest.mark.parametrize("kind", sorted(perturbations.DEGRADATIONS))
 def test_degrade_is_deterministic_and_keeps_format(face, kind):
-    a = ev.degrade(face, kind, 2, np.random.default_rng(7))
-    b = ev.degrade(face, kind, 2, np.random.default_rng(7))
+    a = perturbations.degrade(face, kind, 2, np.random.default_rng(7))
+    b = perturbations.degrade(face, kind, 2, np.random.default_rng(7))
     assert a.shape == (112, 112, 3) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, face)
 
 
-@pytest.mark.parametrize("kind", sorted(ev.DEGRADATIONS))
+@pytest.mark.parametrize("kind", sorted(perturbations.DEGRADATIONS))
 def test_degrade_distance_grows_with_strength(face, kind):
-    mse = [np.mean((ev.degrade(face, kind, s, np.random.default_rng(3)).astype(float) - face) ** 2)
-           for s in ev.STRENGTHS]
+    mse = [np.mean((perturbations.degrade(face, kind, s, np.random.default_rng(3)).astype(float) - face) ** 2)
+           for s in perturbations.STRENGTHS]
     assert mse[0] < mse[1] < mse[2], mse
 
 
 def test_blur_and_downscale_lower_sharpness_monotonically(face):
     for kind in ("blur", "downscale"):
-        sharp = [ev.laplacian_variance(face)] + [
-            ev.laplacian_variance(ev.degrade(face, kind, s, np.random.default_rng(0)))
-            for s in ev.STRENGTHS]
+        sharp = [perturbations.laplacian_variance(face)] + [
+            perturbations.laplacian_variance(perturbations.degrade(face, kind, s, np.random.default_rng(0)))
+            for s in perturbations.STRENGTHS]
         assert all(x > y for x, y in zip(sharp, sharp[1:])), (kind, sharp)
 
 
 def test_low_light_darkens_and_noise_adds_spread(face):
     rng = lambda: np.random.default_rng(0)  # noqa: E731
-    means = [ev.degrade(face, "low_light", s, rng()).mean() for s in ev.STRENGTHS]
+    means = [perturbations.degrade(face, "low_light", s, rng()).mean() for s in perturbations.STRENGTHS]
     assert face.mean() > means[0] > means[1] > means[2]
-    resid = [np.std(ev.degrade(face, "noise", s, rng()).astype(float) - face)
-             for s in ev.STRENGTHS]
+    resid = [np.std(perturbations.degrade(face, "noise", s, rng()).astype(float) - face)
+             for s in perturbations.STRENGTHS]
     assert resid[0] < resid[1] < resid[2]
 
 
 def test_degrade_refuses_bad_input(face):
-    with pytest.raises(ev.InvalidArgumentError):
-        ev.degrade(face, "fog", 1, np.random.default_rng(0))
-    with pytest.raises(ev.InvalidArgumentError):
-        ev.degrade(face, "blur", 4, np.random.default_rng(0))
-    with pytest.raises(ev.InvalidArgumentError):
-        ev.degrade(face[:, :, 0], "blur", 1, np.random.default_rng(0))
+    with pytest.raises(errors.InvalidArgumentError):
+        perturbations.degrade(face, "fog", 1, np.random.default_rng(0))
+    with pytest.raises(errors.InvalidArgumentError):
+        perturbations.degrade(face, "blur", 4, np.random.default_rng(0))
+    with pytest.raises(errors.InvalidArgumentError):
+        perturbations.degrade(face[:, :, 0], "blur", 1, np.random.default_rng(0))
 
 
 def test_all_pairs_cap_is_a_seeded_sample():
     labels = np.repeat(np.arange(30), 4)
-    ia, ib, how = ev.all_pairs(labels, 500, np.random.default_rng(0))
-    ja, jb, _ = ev.all_pairs(labels, 500, np.random.default_rng(0))
+    ia, ib, how = benchmark_set.all_pairs(labels, 500, np.random.default_rng(0))
+    ja, jb, _ = benchmark_set.all_pairs(labels, 500, np.random.default_rng(0))
     assert len(ia) == 500 and "sample" in how and (ia < ib).all()
     np.testing.assert_array_equal(ia, ja)
     assert len(set(zip(ia.tolist(), ib.tolist()))) == 500
@@ -98,25 +105,25 @@ def test_read_pairs_file_lfw_format(tmp_path):
     files = {"ann": [tmp_path / "ann" / f"ann_{i:04d}.jpg" for i in (1, 2)],
              "bob": [tmp_path / "bob" / "bob_0001.jpg"]}
     (tmp_path / "pairs.txt").write_text("1\t2\nann\t1\t2\nann\t1\tbob\t1\nann\t1\tzed\t1\n")
-    pairs = ev.read_pairs_file(tmp_path / "pairs.txt", files)
+    pairs = benchmark_set.read_pairs_file(tmp_path / "pairs.txt", files)
     assert pairs == [(files["ann"][0], files["ann"][1]), (files["ann"][0], files["bob"][0])]
 
 
 # --------------------------------------------------------- masks, inpainting, yaw
 def test_box_mask_marks_exactly_the_box():
     x0, y0, x1, y1 = 20, 35, 50, 45  # wider than tall: x and y must not be swapped
-    mask = ev.box_mask((x0, y0, x1, y1))
+    mask = perturbations.box_mask((x0, y0, x1, y1))
     assert mask.shape == (112, 112) and mask.dtype == bool
     assert mask.sum() == (x1 - x0) * (y1 - y0)
     ys, xs = np.nonzero(mask)
     assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (x0, x1, y0, y1)
-    assert ev.box_mask((10, 10, 10, 30)).sum() == 0  # zero width: empty
-    small = ev.box_mask((2, 3, 5, 7), size=8)
+    assert perturbations.box_mask((10, 10, 10, 30)).sum() == 0  # zero width: empty
+    small = perturbations.box_mask((2, 3, 5, 7), size=8)
     assert small.shape == (8, 8) and small.sum() == 12
 
 
 def test_box_mask_is_clipped_at_the_far_border():
-    mask = ev.box_mask((100, 90, 130, 140))
+    mask = perturbations.box_mask((100, 90, 130, 140))
     assert mask.sum() == (112 - 100) * (112 - 90)
     assert mask[90:, 100:].all() and not mask[:90].any() and not mask[:, :100].any()
 
@@ -124,20 +131,20 @@ def test_box_mask_is_clipped_at_the_far_border():
 def test_box_mask_covers_the_pixels_fill_box_paints(face):
     box = (30, 40, 61, 57)
     lifted = np.maximum(face, 1)  # no pixel is already black
-    changed = (ev.fill_box(lifted, box, 0) != lifted).any(axis=2)
-    np.testing.assert_array_equal(changed, ev.box_mask(box))
+    changed = (perturbations.fill_box(lifted, box, 0) != lifted).any(axis=2)
+    np.testing.assert_array_equal(changed, perturbations.box_mask(box))
 
 
 def test_inpaint_region_changes_only_the_region_and_fills_it_plausibly(face):
     box = (50, 60, 62, 72)
-    mask = ev.box_mask(box)
-    holed = ev.fill_box(face, box, 0)
+    mask = perturbations.box_mask(box)
+    holed = perturbations.fill_box(face, box, 0)
     kept = holed.copy()
-    out = ev.inpaint_region(holed, mask)
+    out = experiments.inpaint_region(holed, mask)
     assert out.shape == (112, 112, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(holed, kept)  # input not modified
     np.testing.assert_array_equal(out[~mask], holed[~mask])  # outside bit-identical
-    ring = ev.box_mask((46, 56, 66, 76)) & ~mask
+    ring = perturbations.box_mask((46, 56, 66, 76)) & ~mask
     filled = out[mask].astype(float)
     assert filled.min() > 30  # no black left in the square
     np.testing.assert_allclose(filled.mean(0), holed[ring].mean(0), atol=30)
@@ -146,7 +153,7 @@ def test_inpaint_region_changes_only_the_region_and_fills_it_plausibly(face):
 
 
 def test_inpaint_region_with_empty_region_returns_the_face(face):
-    out = ev.inpaint_region(face, np.zeros((112, 112), bool))
+    out = experiments.inpaint_region(face, np.zeros((112, 112), bool))
     np.testing.assert_array_equal(out, face)
     assert out is not face
 
@@ -162,26 +169,26 @@ def _moved_nose(dx: float) -> np.ndarray:
 def test_yaw_proxy_is_zero_for_the_template_and_signed_by_the_nose():
     from pixelfiq_lib.data import ARCFACE_TEMPLATE
 
-    assert abs(ev.yaw_proxy(ARCFACE_TEMPLATE)) < 0.01
+    assert abs(perturbations.yaw_proxy(ARCFACE_TEMPLATE)) < 0.01
     iod = float(np.linalg.norm(ARCFACE_TEMPLATE[1] - ARCFACE_TEMPLATE[0]))
-    right, left = ev.yaw_proxy(_moved_nose(10.0)), ev.yaw_proxy(_moved_nose(-10.0))
+    right, left = perturbations.yaw_proxy(_moved_nose(10.0)), perturbations.yaw_proxy(_moved_nose(-10.0))
     assert right > 0 > left
     assert right == pytest.approx(10.0 / iod, abs=0.01)
     assert left == pytest.approx(-right, abs=0.01)
-    assert abs(right) >= ev.TURNED_YAW and abs(ev.yaw_proxy(_moved_nose(2.0))) < ev.FRONTAL_YAW
+    assert abs(right) >= perturbations.TURNED_YAW and abs(perturbations.yaw_proxy(_moved_nose(2.0))) < perturbations.FRONTAL_YAW
 
 
 def test_yaw_proxy_ignores_position_scale_and_roll_and_flips_with_a_mirror():
     lmk = _moved_nose(7.0)
-    ref = ev.yaw_proxy(lmk)
+    ref = perturbations.yaw_proxy(lmk)
     a = np.deg2rad(25.0)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     moved = 2.5 * lmk @ rot.T + np.array([300.0, -40.0])
-    assert ev.yaw_proxy(moved) == pytest.approx(ref, rel=1e-9)
+    assert perturbations.yaw_proxy(moved) == pytest.approx(ref, rel=1e-9)
     mirrored = lmk.copy()
     mirrored[:, 0] = 112 - mirrored[:, 0]
     mirrored = mirrored[[1, 0, 2, 4, 3]]  # keep ArcFace order: image-left eye first
-    assert ev.yaw_proxy(mirrored) == pytest.approx(-ref, rel=1e-9)
+    assert perturbations.yaw_proxy(mirrored) == pytest.approx(-ref, rel=1e-9)
 
 
 # ----------------------------------------------------------------- verification
@@ -189,21 +196,21 @@ def test_yaw_proxy_ignores_position_scale_and_roll_and_flips_with_a_mirror():
 def test_verification_sanity_on_bbt(sface):
     from sklearn.metrics import roc_auc_score
 
-    bset = ev.build_benchmark(config.bbt_dir(), seed=0, copies=0)
-    emb = ev.embed_faces(sface, [s.image for s in bset.samples], n_passes=2)["emb"]
-    scores = ev.cosine_scores(emb, bset.idx_a, bset.idx_b)
+    bset = benchmark_set.build_benchmark(config.bbt_dir(), seed=0, copies=0)
+    emb = verification.embed_faces(sface, [s.image for s in bset.samples], n_passes=2)["emb"]
+    scores = verification.cosine_scores(emb, bset.idx_a, bset.idx_b)
     gen = bset.is_genuine
     assert gen.sum() == 80 and (~gen).sum() == 700
     assert (scores[gen] > np.median(scores[~gen])).all()
     assert roc_auc_score(gen, scores) >= 0.99
-    assert ev.roc_auc(scores, gen) == pytest.approx(roc_auc_score(gen, scores))
+    assert verification.roc_auc(scores, gen) == pytest.approx(roc_auc_score(gen, scores))
 
 
 @NEEDS_BBT
 def test_probe_copies_make_failures_and_cover_every_degradation():
-    bset = ev.build_benchmark(config.bbt_dir(), seed=0, copies=3)
+    bset = benchmark_set.build_benchmark(config.bbt_dir(), seed=0, copies=3)
     kinds = {(s.kind, s.strength) for s in bset.samples[bset.n_originals:]}
-    assert len(kinds) == len(ev.DEGRADATIONS) * len(ev.STRENGTHS)
+    assert len(kinds) == len(perturbations.DEGRADATIONS) * len(perturbations.STRENGTHS)
     assert len(bset.idx_a) == 4 * 780 and bset.is_genuine.sum() == 4 * 80
     assert (bset.idx_a < bset.n_originals).all()
 
@@ -229,9 +236,9 @@ def test_verification_benchmark_counts_and_scores_on_a_tiny_folder(sface, tiny_i
     n, copies = sum(per_id), 1
     n_gen = sum(comb(k, 2) for k in per_id)
     n_imp = comb(n, 2) - n_gen
-    bset = ev.build_benchmark(tiny_identity_folder, seed=0, copies=copies)
+    bset = benchmark_set.build_benchmark(tiny_identity_folder, seed=0, copies=copies)
     assert bset.skipped == []  # so every file of the folder is a face below
-    ver = ev.verification_benchmark(sface, bset, n_passes=4, seed=0)
+    ver = verification.verification_benchmark(sface, bset, n_passes=4, seed=0)
     s = ver["summary"]
     assert (s["n_genuine"], s["n_impostor"]) == ((1 + copies) * n_gen, (1 + copies) * n_imp)
     assert s["n_comparisons"] == (1 + copies) * comb(n, 2)
@@ -249,29 +256,29 @@ def test_verification_benchmark_counts_and_scores_on_a_tiny_folder(sface, tiny_i
     assert gen.min() > imp.max() and s["roc_auc_originals"] == 1.0
     assert 0.0 <= s["roc_auc"] <= 1.0 and 0.0 <= s["fnmr_at_fmr_1e-3"] <= 1.0
 
-    assert set(ver["quality"]) == set(ev.QUALITY_METHODS)
+    assert set(ver["quality"]) == set(verification.QUALITY_METHODS)
     assert all(v.shape == (len(bset.samples),) and np.isfinite(v).all()
                for v in ver["quality"].values())
-    assert len(ver["edc"]) == len(ev.EDC_SETTINGS) * len(ev.QUALITY_METHODS)
-    assert set(ver["curves"]) == {(k, m) for k in range(len(ev.EDC_SETTINGS))
-                                  for m in ev.QUALITY_METHODS}
+    assert len(ver["edc"]) == len(verification.EDC_SETTINGS) * len(verification.QUALITY_METHODS)
+    assert set(ver["curves"]) == {(k, m) for k in range(len(verification.EDC_SETTINGS))
+                                  for m in verification.QUALITY_METHODS}
     probes = ver["probes"]
     assert sum(r["n_probes"] for r in probes) == len(bset.samples)
     assert sum(r["n_genuine"] for r in probes) == s["n_genuine"]
     assert probes[0]["kind"] == "none" and probes[0]["n_probes"] == n
 
-    again = ev.verification_benchmark(sface, bset, n_passes=4, seed=0)
+    again = verification.verification_benchmark(sface, bset, n_passes=4, seed=0)
     np.testing.assert_array_equal(again["scores"], scores)
     for method in ("serfiq", "random"):
         np.testing.assert_array_equal(again["quality"][method], ver["quality"][method])
-    other = ev.verification_benchmark(sface, bset, n_passes=4, seed=1)
+    other = verification.verification_benchmark(sface, bset, n_passes=4, seed=1)
     assert not np.array_equal(other["quality"]["random"], ver["quality"]["random"])
 
 
 # ------------------------------------------------------------- evaluate_faces
 def test_evaluate_faces_one_value_per_face_in_documented_ranges(sface, sample_images):
     faces = sample_images[:3]
-    res = ev.evaluate_faces(sface, faces, n_passes=6, seed=0)
+    res = experiments.evaluate_faces(sface, faces, n_passes=6, seed=0)
     assert set(res) == {"q", "q_raw", "q_se", "plq"}
     for key in ("q", "q_raw", "q_se"):
         assert isinstance(res[key], np.ndarray) and res[key].shape == (3,)
@@ -281,7 +288,7 @@ def test_evaluate_faces_one_value_per_face_in_documented_ranges(sface, sample_im
     assert res["plq"].min() >= 0 and res["plq"].max() < 1
     assert not np.allclose(res["plq"][0], res["plq"][0].mean())  # a map, not a constant
 
-    fast = ev.evaluate_faces(sface, faces, n_passes=6, seed=0, maps=False)
+    fast = experiments.evaluate_faces(sface, faces, n_passes=6, seed=0, maps=False)
     assert set(fast) == {"q", "q_raw", "q_se"}
     for key in fast:  # the map path and the quality-only path agree
         np.testing.assert_allclose(fast[key], res[key], rtol=1e-4, atol=1e-6)
@@ -291,53 +298,53 @@ def test_evaluate_faces_is_seeded_and_independent_of_the_batch(sface, sample_ima
     kw = dict(n_passes=6, maps=False)
     faces = sample_images * 2  # more faces than one chunk of 8
     n = len(sample_images)
-    first = ev.evaluate_faces(sface, faces, seed=3, **kw)
-    again = ev.evaluate_faces(sface, faces, seed=3, **kw)
+    first = experiments.evaluate_faces(sface, faces, seed=3, **kw)
+    again = experiments.evaluate_faces(sface, faces, seed=3, **kw)
     for key in first:
         np.testing.assert_array_equal(first[key], again[key])
     np.testing.assert_allclose(first["q"][:n], first["q"][n:], rtol=1e-5)
-    alone = ev.evaluate_faces(sface, [sample_images[1]], seed=3, **kw)
+    alone = experiments.evaluate_faces(sface, [sample_images[1]], seed=3, **kw)
     assert alone["q"][0] == pytest.approx(first["q"][1], rel=1e-5)
-    other = ev.evaluate_faces(sface, faces[:n], seed=4, **kw)
+    other = experiments.evaluate_faces(sface, faces[:n], seed=4, **kw)
     assert not np.allclose(other["q"], first["q"][:n])
-    maps = ev.evaluate_faces(sface, sample_images[:2], n_passes=6, seed=3)
-    maps2 = ev.evaluate_faces(sface, sample_images[:2], n_passes=6, seed=3)
+    maps = experiments.evaluate_faces(sface, sample_images[:2], n_passes=6, seed=3)
+    maps2 = experiments.evaluate_faces(sface, sample_images[:2], n_passes=6, seed=3)
     np.testing.assert_array_equal(maps["plq"], maps2["plq"])
 
 
 # ------------------------------------------------------------ paper experiments
 def test_black_square_lowers_quality_for_most_faces(sface, good_faces):
-    res = ev.square_experiment(sface, good_faces, sides=(40,), seed=0, maps=False)
+    res = experiments.square_experiment(sface, good_faces, sides=(40,), seed=0, maps=False)
     row = res["by_side"][0]
     assert row["n"] == len(good_faces) and row["frac_q_drop"] >= 0.8, row
 
 
 def test_paper_experiment_functions_return_documented_keys(sface, good_faces):
     faces, kw = good_faces[:2], dict(seed=0, n_passes=8)
-    sq = ev.square_experiment(sface, faces, sides=(20,), **kw)
+    sq = experiments.square_experiment(sface, faces, sides=(20,), **kw)
     assert set(sq) == {"n_faces", "seed", "n_passes", "base", "by_side"}
     for key in ("side", "q_mean", "q_std", "delta_q_mean", "frac_q_drop",
                 "frac_lower_than_rest_image", "frac_lower_than_rest_face",
                 "frac_lower_than_unmodified"):
         assert key in sq["by_side"][0]
-    inp = ev.inpainting_experiment(sface, faces, known_regions=[ev.sunglasses_region()] * 2, **kw)
+    inp = experiments.inpainting_experiment(sface, faces, known_regions=[perturbations.sunglasses_region()] * 2, **kw)
     assert {"before", "lowest", "random", "frac_lowest_beats_random", "window_on_occluder_mean",
             "oracle"} <= set(inp)
-    dist = ev.disturbance_experiment(sface, faces, turned=None, **kw)
-    assert set(dist) == {"clean", *ev.DISTURBANCES, "head_turn"} and "skipped" in dist["head_turn"]
+    dist = experiments.disturbance_experiment(sface, faces, turned=None, **kw)
+    assert set(dist) == {"clean", *perturbations.DISTURBANCES, "head_turn"} and "skipped" in dist["head_turn"]
     assert set(dist["sunglasses"]["regions"]) >= {"left_eye", "mouth", "background"}
-    json.dumps(ev._plain({"sq": sq, "inp": inp, "dist": dist}), allow_nan=False)
+    json.dumps(report._plain({"sq": sq, "inp": inp, "dist": dist}), allow_nan=False)
 
 
 def test_disturbances_change_their_region_only(face):
     for kind in ("sunglasses", "drawn_mask"):
-        out = ev.disturb(face, kind)
+        out = perturbations.disturb(face, kind)
         changed = (out != face).any(axis=2)
-        assert changed.any() and not changed[~ev.disturbance_region(kind)].any()
-    tex = ev.mask_textures()["mask_blue"]
-    assert (ev.disturb(face, "real_mask", tex) != face).any()
-    box = ev.lowest_window(np.random.default_rng(0).random((112, 112)), 24)
-    assert box[2] - box[0] == 24 and ev.FACE_BOX[0] <= box[0] and box[3] <= ev.FACE_BOX[3]
+        assert changed.any() and not changed[~perturbations.disturbance_region(kind)].any()
+    tex = perturbations.mask_textures()["mask_blue"]
+    assert (perturbations.disturb(face, "real_mask", tex) != face).any()
+    box = experiments.lowest_window(np.random.default_rng(0).random((112, 112)), 24)
+    assert box[2] - box[0] == 24 and perturbations.FACE_BOX[0] <= box[0] and box[3] <= perturbations.FACE_BOX[3]
 
 
 # ---------------------------------------------------------------- faithfulness
@@ -348,7 +355,7 @@ FAITH_STEPS, FAITH_METHODS = 3, ("plq", "random")
 def faith(sface, sample_images):
     """faithfulness_curves of PLQ and the random map on two faces, tiny settings."""
     faces = sample_images[:2]
-    return faces, ev.faithfulness_curves(sface, faces, methods=FAITH_METHODS, steps=FAITH_STEPS,
+    return faces, faithfulness.faithfulness_curves(sface, faces, methods=FAITH_METHODS, steps=FAITH_STEPS,
                                          n_passes=4, seed=0, fast=True)
 
 
@@ -423,7 +430,7 @@ def test_evaluate_cli_end_to_end(tmp_path):
     edc_keys = {"quality_method", "model", "variant", "fmr", "starting_fnmr", "pauc_0.2",
                 "pauc_0.3", "pauc_0.2_minus_best", "pauc_0.3_minus_best"}
     assert all(edc_keys <= set(r) for r in res["edc"])
-    assert {r["quality_method"] for r in res["edc"]} == set(ev.QUALITY_METHODS)
+    assert {r["quality_method"] for r in res["edc"]} == set(verification.QUALITY_METHODS)
     assert {r["variant"] for r in res["edc"]} == {"fixed", "recalibrated"}
     assert all({"map_method", "model", "metric", "mean", "std", "n"} <= set(r)
                for r in res["faithfulness"])
@@ -433,9 +440,9 @@ def test_evaluate_cli_end_to_end(tmp_path):
 
 
 def test_boxes_starting_outside_the_image_are_clipped_not_wrapped():
-    assert ev.box_mask((-5, -5, 10, 10)).sum() == 100
-    m = ev.box_mask((-5, 0, 200, 10))
+    assert perturbations.box_mask((-5, -5, 10, 10)).sum() == 100
+    m = perturbations.box_mask((-5, 0, 200, 10))
     assert m.sum() == 112 * 10 and m[:10].all()
     face = np.full((112, 112, 3), 200, np.uint8)
-    painted = ev.fill_box(face, (-5, -5, 10, 10))
+    painted = perturbations.fill_box(face, (-5, -5, 10, 10))
     assert (painted[:10, :10] == 0).all() and (painted[10:] == 200).all()

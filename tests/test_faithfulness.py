@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pixelfiq_lib import faithfulness as fa
+from pixelfiq_lib.core import baselines, fills, scoring
+from pixelfiq_lib.core import maps as core_maps
+from pixelfiq_lib.core.quality import serfiq_quality
 from pixelfiq_lib.errors import InvalidArgumentError
-from pixelfiq_lib.quality import serfiq_quality
+from pixelfiq_lib.evaluation import faithfulness
 
 N_PASSES, STEPS = 8, 8
 SMALL = {  # tiny settings per method: the module stays well under 90 s on 2 CPU cores
@@ -28,21 +30,21 @@ def faces(real_faces) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def maps(sface, faces) -> dict[str, torch.Tensor]:
     return {name: fn(sface, faces, **SMALL.get(name, {}))
-            for name, fn in fa.MAP_METHODS.items()}
+            for name, fn in core_maps.MAP_METHODS.items()}
 
 
 @pytest.fixture(scope="module")
 def ref(sface, faces) -> torch.Tensor:
-    return fa.unit_embeddings(sface, faces)
+    return scoring.unit_embeddings(sface, faces)
 
 
 def curve(sface, faces, maps, kind="deletion", **kw):
-    fn = fa.deletion_curve if kind == "deletion" else fa.insertion_curve
+    fn = faithfulness.deletion_curve if kind == "deletion" else faithfulness.insertion_curve
     return fn(sface, faces, maps, steps=STEPS, n_passes=N_PASSES, **kw)
 
 
 def cosine_to(sface, images, ref) -> torch.Tensor:
-    return fa.score_images(sface, images, ref, n_passes=0)[1]
+    return scoring.score_images(sface, images, ref, n_passes=0)[1]
 
 
 def test_every_method_gives_finite_maps(maps, faces):
@@ -55,14 +57,14 @@ def test_every_method_gives_finite_maps(maps, faces):
 
 
 def test_random_map_is_seeded(sface, faces, maps):
-    assert torch.equal(fa.random_map(sface, faces, seed=0), maps["random"])
-    assert not torch.equal(fa.random_map(sface, faces, seed=1), maps["random"])
+    assert torch.equal(core_maps.random_map(sface, faces, seed=0), maps["random"])
+    assert not torch.equal(core_maps.random_map(sface, faces, seed=1), maps["random"])
 
 
 @pytest.mark.parametrize("order", ["low_first", "high_first"])
 def test_deletion_curve_structure(sface, faces, maps, ref, order):
     cur = curve(sface, faces, maps["plq"], order=order)
-    end_cos = cosine_to(sface, fa.fill_images(faces, "mean"), ref)
+    end_cos = cosine_to(sface, fills.fill_images(faces, "mean"), ref)
     assert cur.kind == "deletion" and cur.fill == "mean"
     assert torch.allclose(cur.fractions, torch.linspace(0, 1, STEPS + 1))
     assert cur.quality.shape == cur.cosine.shape == (len(faces), STEPS + 1)
@@ -106,20 +108,20 @@ def test_plq_deletion_orders_bracket_random(sface, faces, maps):
 
 def test_saliency_is_captum_gradient_of_the_similarity(sface, faces, maps, ref):
     x = faces.clone().requires_grad_(True)
-    target = fa.similarity(fa.RawEmbedding(sface)(x), ref, "dot").sum()
+    target = baselines.similarity(baselines.RawEmbedding(sface)(x), ref, "dot").sum()
     (grad,) = torch.autograd.grad(target, x)
     assert torch.allclose(maps["saliency"], grad.abs().mean(1), rtol=1e-4, atol=1e-9)
 
 
 def test_cosine_gradient_vanishes_at_the_image(sface, faces, maps):
     """Why Saliency and Grad-CAM default to 'dot': cos(e(x), e0) is maximal at x0."""
-    flat = fa.saliency_map(sface, faces, target="cosine")
+    flat = baselines.saliency_map(sface, faces, target="cosine")
     assert flat.max() < 1e-5 * maps["saliency"].max()
 
 
 def test_occlusion_is_one_minus_cosine_of_the_occluded_image(sface, faces, maps, ref):
     occluded = faces.clone()
-    occluded[:, :, :56, :56] = fa.fill_images(faces, "blur")[:, :, :56, :56]
+    occluded[:, :, :56, :56] = fills.fill_images(faces, "blur")[:, :, :56, :56]
     # pixel (0, 0) is covered by the top-left window only (windows at 0, 28, 56)
     expected = 1 - cosine_to(sface, occluded, ref)
     assert torch.allclose(maps["occlusion"][:, 0, 0], expected, atol=1e-5)
@@ -127,17 +129,17 @@ def test_occlusion_is_one_minus_cosine_of_the_occluded_image(sface, faces, maps,
 
 def test_perturbation_map_is_the_quality_drop(sface, faces, maps):
     patched = faces.clone()
-    patched[:, :, -56:, -56:] = fa.fill_images(faces, "blur")[:, :, -56:, -56:]
+    patched[:, :, -56:, -56:] = fills.fill_images(faces, "blur")[:, :, -56:, -56:]
     q = serfiq_quality(sface, torch.cat([faces, patched]), n_passes=N_PASSES, seed=0).q
     assert torch.allclose(maps["perturbation"][:, -1, -1], q[:2] - q[2:], atol=1e-5)
 
 
 def test_gradcam_matches_a_manual_grad_cam(sface, faces, maps, ref):
-    layer = fa.cam_layer(sface)
+    layer = baselines.cam_layer(sface)
     assert layer is sface.body.net.conv_14_relu
     acts = []
     hook = layer.register_forward_hook(lambda m, i, o: acts.append(o))
-    out = fa.similarity(fa.RawEmbedding(sface)(faces.clone().requires_grad_(True)),
+    out = baselines.similarity(baselines.RawEmbedding(sface)(faces.clone().requires_grad_(True)),
                         ref, "dot")
     hook.remove()
     (grads,) = torch.autograd.grad(out.sum(), acts[0])
@@ -160,51 +162,51 @@ def test_integrated_gradients_respects_completeness(sface, faces, maps, ref):
 
 def test_pixel_ranks_and_ties():
     m = torch.tensor([[[0.3, 0.1], [0.2, 0.9]]])
-    assert fa.pixel_ranks(m, "low_first").flatten().tolist() == [2, 0, 1, 3]
-    assert fa.pixel_ranks(m, "high_first").flatten().tolist() == [1, 3, 2, 0]
-    flat = fa.pixel_ranks(torch.zeros(1, 112, 112)).flatten()
+    assert faithfulness.pixel_ranks(m, "low_first").flatten().tolist() == [2, 0, 1, 3]
+    assert faithfulness.pixel_ranks(m, "high_first").flatten().tolist() == [1, 3, 2, 0]
+    flat = faithfulness.pixel_ranks(torch.zeros(1, 112, 112)).flatten()
     assert sorted(flat.tolist()) == list(range(112 * 112))
     assert flat[:112].float().mean() > 1000  # ties are not broken top rows first
     with pytest.raises(InvalidArgumentError):
-        fa.pixel_ranks(m, "sideways")
+        faithfulness.pixel_ranks(m, "sideways")
 
 
 def test_helpers():
     x = torch.full((1, 3, 112, 112), 77.0)
-    assert torch.allclose(fa.gaussian_blur(x), x, atol=1e-3)
-    masks = fa.window_masks((112, 112), 16, 10, torch.device("cpu"))
+    assert torch.allclose(fills.gaussian_blur(x), x, atol=1e-3)
+    masks = core_maps.window_masks((112, 112), 16, 10, torch.device("cpu"))
     # starts 0, 10, ..., 90 and a flush 96
     assert masks.shape == (11 * 11, 112, 112) and masks.any(0).all()
     with pytest.raises(InvalidArgumentError):
-        fa.window_masks((112, 112), 16, 24, torch.device("cpu"))  # gaps
+        core_maps.window_masks((112, 112), 16, 24, torch.device("cpu"))  # gaps
     y = torch.rand(2, 3, 112, 112) * 255
-    assert torch.allclose(fa.fill_images(y, "mean")[:, :, 5, 7], y.mean((2, 3)))
+    assert torch.allclose(fills.fill_images(y, "mean")[:, :, 5, 7], y.mean((2, 3)))
     with pytest.raises(InvalidArgumentError):
-        fa.fill_images(y, "noise")
+        fills.fill_images(y, "noise")
     ones = torch.ones(1, 3)
-    assert fa.trapezoid_auc(ones, torch.linspace(0, 1, 3)).item() == pytest.approx(1.0)
+    assert faithfulness.trapezoid_auc(ones, torch.linspace(0, 1, 3)).item() == pytest.approx(1.0)
 
 
 def test_bad_curve_arguments(sface, faces, maps):
     with pytest.raises(InvalidArgumentError):
-        fa.deletion_curve(sface, faces, maps["plq"][:1])
+        faithfulness.deletion_curve(sface, faces, maps["plq"][:1])
     with pytest.raises(InvalidArgumentError):
-        fa.deletion_curve(sface, faces, maps["plq"], track=("accuracy",))
+        faithfulness.deletion_curve(sface, faces, maps["plq"], track=("accuracy",))
 
 
 def test_inpaint_fill(sface, faces):
-    masks = fa.window_masks((112, 112), 56, 56, faces.device)
-    out = fa.inpaint_patches(faces[0], masks)
+    masks = core_maps.window_masks((112, 112), 56, 56, faces.device)
+    out = core_maps.inpaint_patches(faces[0], masks)
     assert out.shape == (4, 3, 112, 112)
     # the first window is the top-left quarter; the rest is untouched
     assert torch.equal(out[0][:, 60:, 60:], faces[0][:, 60:, 60:])
-    pm = fa.perturbation_map(sface, faces[:1], window=56, stride=56, fill="inpaint",
+    pm = core_maps.perturbation_map(sface, faces[:1], window=56, stride=56, fill="inpaint",
                              n_passes=N_PASSES)
     assert pm.shape == (1, 112, 112) and torch.isfinite(pm).all()
 
 
 def test_faithfulness_table(sface, faces):
-    recs = fa.faithfulness_table(sface, faces, ["random"], steps=4, n_passes=4)
+    recs = faithfulness.faithfulness_table(sface, faces, ["random"], steps=4, n_passes=4)
     stems = ("deletion_auc_low_first", "deletion_auc_high_first", "insertion_auc")
     expected = {f"{s}_{t}" for s in stems for t in ("quality", "cosine")}
     assert {r["metric"] for r in recs} == expected and len(recs) == 6
@@ -213,4 +215,4 @@ def test_faithfulness_table(sface, faces):
         assert (r["map_method"], r["model"], r["n"]) == ("random", "sface", 2)
         assert np.isfinite(r["mean"]) and r["std"] >= 0
     with pytest.raises(InvalidArgumentError):
-        fa.faithfulness_table(sface, faces, ["nope"])
+        faithfulness.faithfulness_table(sface, faces, ["nope"])

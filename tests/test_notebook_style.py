@@ -12,7 +12,7 @@ import re
 import nbformat
 import pytest
 
-from pixelfiq_lib.tools import NOTEBOOK_DIR, navigation, run_notebooks
+from tools import NOTEBOOK_DIR, navigation, run_notebooks
 
 EXPECTED = [
     "00_quickstart.ipynb",

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelfiq_lib.errors import PixelfiqError
-from pixelfiq_lib.quality import (
+from pixelfiq_lib.core.quality import (
     dropout_masks,
     fit_scaling,
     scale_quality,
@@ -16,6 +15,7 @@ from pixelfiq_lib.quality import (
     serfiq_quality,
     stochastic_embeddings,
 )
+from pixelfiq_lib.errors import PixelfiqError
 
 
 def naive_serfiq(model, x, masks, alpha, r):

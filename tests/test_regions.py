@@ -7,7 +7,7 @@ import torch
 
 from pixelfiq_lib.data import ARCFACE_TEMPLATE, AlignedFace
 from pixelfiq_lib.errors import InvalidArgumentError
-from pixelfiq_lib.regions import (
+from pixelfiq_lib.evaluation.regions import (
     FACE_REGIONS,
     REGIONS,
     crop_landmarks,

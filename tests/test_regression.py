@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pixelfiq_lib.core.quality import serfiq_quality
+from pixelfiq_lib.core.regression import QualityNode, build_quality_regression
 from pixelfiq_lib.errors import QualityNodeError
-from pixelfiq_lib.quality import serfiq_quality
-from pixelfiq_lib.regression import QualityNode, build_quality_regression
 
 
 def test_node_outputs_the_images_own_quality_on_real_faces(sface, real_faces):

@@ -10,7 +10,7 @@ import torch
 from matplotlib import pyplot as plt
 
 from pixelfiq_lib import widgets
-from pixelfiq_lib.data import sample_image_paths, sample_faces
+from pixelfiq_lib.data import sample_faces, sample_image_paths
 from pixelfiq_lib.errors import ImageLoadError, NoFaceError, PixelfiqError
 
 

@@ -37,21 +37,15 @@ from pathlib import Path
 
 import torch
 
-from .backprop import PLQResult, aggregate_gradients, pixel_quality_map, resolve_a, value_map
-from .config import get_device
-from .models import PAPER_B, FRModel, list_models, load_model
-from .quality import (
+from ..config import get_device
+from ..core.backprop import pixel_quality_map
+from ..core.quality import (
     CPU_CHUNK,
-    QualityResult,
-    check_images,
-    draw_seed,
     default_chunk_size,
-    dropout_masks,
-    mean_pairwise_distance,
-    quality_from_distance,
     serfiq_quality,
 )
-from .regression import QualityNode
+from ..core.reference import naive_pixel_quality_map
+from ..models import FRModel, list_models, load_model
 
 METHODS = ("forward", "forward_backward", "quality", "plq", "naive_plq", "captum_ig", "captum_occlusion")
 FLOOR = "forward_backward"
@@ -60,59 +54,6 @@ PER_IMAGE_METHODS = ("naive_plq", "captum_ig", "captum_occlusion")
 #: Load average per CPU above which ``run_cli`` warns that timings will be distorted.
 LOAD_WARNING = 0.75
 
-
-# ------------------------------------------------------------------------- naive path
-def naive_pixel_quality_map(
-    model: FRModel,
-    images: torch.Tensor,
-    *,
-    n_passes: int = 100,
-    seed: int | None = 0,
-    dropout_p: float | None = None,
-    alpha: float | None = None,
-    r: float | None = None,
-    a: float | str | None = None,
-    b: float = PAPER_B,
-    on_degenerate: str = "raise",
-) -> PLQResult:
-    """PLQ maps computed the way the official code does: slow, for reference only.
-
-    For each image in a Python loop: the image is repeated T times and sent through
-    the *whole* network (body T times, then the dropout masks of
-    :func:`~pixelfiq_lib.quality.dropout_masks` with ``seed``, then the head); then a
-    separate gradient pass runs the body again, fits the quality node and back-propagates.
-    Same arguments and result as :func:`~pixelfiq_lib.backprop.pixel_quality_map`, whose
-    outputs it reproduces (same masks, hence the same Q̂).
-    """
-    images = check_images(images, model)
-    seed = draw_seed() if seed is None else int(seed)
-    p = model.dropout_p if dropout_p is None else float(dropout_p)
-    alpha = model.alpha if alpha is None else float(alpha)
-    r = model.r if r is None else float(r)
-    parts = [_naive_one(model, img[None], n_passes, p, seed, alpha, r, on_degenerate) for img in images]
-    grads = torch.cat([g for g, _, _ in parts])
-    fields = [torch.cat(f) for f in zip(*(stats for _, stats, _ in parts))]
-    quality = QualityResult(*fields, n_passes=n_passes, dropout_p=p, alpha=alpha, r=r, seed=seed)
-    saliency = aggregate_gradients(grads)
-    a = resolve_a(model, a)
-    return PLQResult(value_map(saliency, a, b), saliency, grads, quality,
-                     torch.cat([s for _, _, s in parts]), a, b)
-
-
-def _naive_one(model: FRModel, image: torch.Tensor, n_passes: int, p: float, seed: int,
-               alpha: float, r: float, on_degenerate: str):
-    """One image: T whole-network passes for Q̂, then one gradient pass for its node."""
-    with torch.inference_mode():
-        feat = model.features(image.repeat(n_passes, 1, 1, 1))
-        masks = dropout_masks(n_passes, feat.shape[1], p, seed=seed, device=feat.device)
-        emb = model.embed_features(feat * masks.to(feat.dtype))
-        mean, se = mean_pairwise_distance(emb[None])
-        q_raw, q, q_se = quality_from_distance(mean, se, alpha, r)
-    x = image.detach().clone().requires_grad_(True)
-    emb0 = model(x)
-    node = QualityNode.fit(emb0, q.clone(), on_degenerate=on_degenerate)
-    (grads,) = torch.autograd.grad(node(emb0).sum(), x)
-    return grads, (q.clone(), q_raw.clone(), q_se.clone(), mean.clone()), node.scale.detach()
 
 
 # --------------------------------------------------------------------------- settings
@@ -396,7 +337,7 @@ def run_benchmark(model_names: list[str], batches: list[int], device: torch.devi
                   s: BenchSettings, methods: list[str] | None = None,
                   log: Callable[[str], None] = print) -> dict:
     """Benchmark the named networks; returns ``{"machine", "settings", "results"}``."""
-    from .data import sample_faces, to_tensor
+    from ..data import sample_faces, to_tensor
 
     machine = machine_info(device)  # load average and date before the run
     faces = to_tensor(sample_faces())

@@ -6,9 +6,9 @@ Subcommands::
     pixelfiq quality INPUT... [--out FILE.csv]   qualities only (CSV to stdout without --out)
     pixelfiq models [fetch NAME]          list the networks / make one available offline
     pixelfiq demo [--out DIR]             explain insightface's sample photos
-    pixelfiq evaluate ... / bench ...     provided by pixelfiq_lib.evaluation / .bench
+    pixelfiq evaluate ... / bench ...     provided by pixelfiq_lib.cli.evaluate / .bench
 
-INPUTs are files, folders (recursive) and glob patterns; see :mod:`pixelfiq_lib.batch`
+INPUTs are files, folders (recursive) and glob patterns; see :mod:`pixelfiq_lib.cli.inputs`
 for which files in folders are read and how output files are named.
 
 Streams: logs and the progress bar go to stderr; data goes to files (``quality``
@@ -34,14 +34,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 log = logging.getLogger("pixelfiq")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Subcommands provided by other modules: name -> (module, help text).
 PLUGINS = {
-    "evaluate": ("pixelfiq_lib.evaluation", "masking/inpainting experiments and metrics"),
-    "bench": ("pixelfiq_lib.bench", "time the networks and the PLQ pipeline"),
+    "evaluate": ("pixelfiq_lib.cli.evaluate", "masking/inpainting experiments and metrics"),
+    "bench": ("pixelfiq_lib.cli.bench", "time the networks and the PLQ pipeline"),
 }
 #: insightface sample images the demo explains, and whether each is an aligned crop.
 #: (Its ``mask_*.jpg`` files are textures of face masks, without any face: left out.)
@@ -68,8 +67,8 @@ def _int_at_least(low: int):
 
 
 def _shard(text: str) -> tuple[int, int]:
-    from .batch import parse_shard
-    from .errors import InvalidArgumentError
+    from .inputs import parse_shard
+    from ..errors import InvalidArgumentError
 
     try:
         return parse_shard(text)
@@ -79,7 +78,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _common_parents() -> dict[str, argparse.ArgumentParser]:
     """Option groups shared by several subcommands."""
-    from .data import MIN_FACE_SIZE
+    from ..data import MIN_FACE_SIZE
 
     logs = argparse.ArgumentParser(add_help=False)
     logs.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
@@ -113,7 +112,7 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
 def build_parser(plugin: object | None = None,
                  plugin_name: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``plugin`` (an imported evaluate/bench module) adds its options."""
-    from .data import MIN_FACE_SIZE
+    from ..data import MIN_FACE_SIZE
 
     parents = _common_parents()
     parser = argparse.ArgumentParser(
@@ -191,8 +190,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``pixelfiq demo``: explain insightface's sample photos (6 faces in a group photo,
     one aligned crop) with the default model."""
-    from .batch import InputItem, display_path
-    from .data import sample_image_paths
+    from .inputs import InputItem, display_path
+    from ..data import sample_image_paths
 
     out = _output_folder(args.out)
     paths = sample_image_paths()
@@ -214,8 +213,8 @@ def _demo_overview(items: list, out: Path) -> Path:
     import numpy as np
     from matplotlib.figure import Figure
 
-    from .data import extract_faces
-    from .viz import plot_gallery
+    from ..data import extract_faces
+    from ..viz import plot_gallery
 
     with open(out / "results.csv", newline="", encoding="utf-8") as fh:
         rows = {(r["source"], int(r["face"])): r for r in csv.DictReader(fh) if r["status"] == "ok"}
@@ -235,7 +234,7 @@ def _demo_overview(items: list, out: Path) -> Path:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """``pixelfiq models``: list networks; ``pixelfiq models fetch NAME``: fetch one."""
-    from . import models
+    from .. import models
 
     if args.action == "fetch":
         if args.name.lower() not in models.MODELS:
@@ -248,7 +247,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         _say(f"{args.name} is ready offline: {path}")
         return EXIT_OK
     for info in models.list_models():
-        ready = "ready offline" if info["ready"] else f"not here: {_fix_hint(info['fetch'])}"
+        ready = "ready offline" if info["ready"] else f"not here: {_fix_hint(info['fetch_hint'])}"
         print(f"{info['name']}  [{ready}]\n    {info['description']}\n"
               f"    weights licence: {info['licence']}\n    source: {info['source']}")
     return EXIT_OK
@@ -257,7 +256,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- helpers
 def _output_folder(path: str) -> Path:
     """Create the output folder and mark it, so that no run reads it as input."""
-    from .batch import OUTPUT_MARKER
+    from .inputs import OUTPUT_MARKER
 
     out = Path(path)
     try:
@@ -272,7 +271,7 @@ def _output_folder(path: str) -> Path:
 
 def _inputs(args: argparse.Namespace, exclude: list[Path] | None = None) -> list:
     """The expanded INPUT list (before sharding); at least one file."""
-    from .batch import IMAGE_EXTENSIONS, expand_inputs
+    from .inputs import IMAGE_EXTENSIONS, expand_inputs
 
     items = expand_inputs(args.inputs, aligned=args.aligned, exclude=exclude or [])
     if not items:
@@ -283,9 +282,10 @@ def _inputs(args: argparse.Namespace, exclude: list[Path] | None = None) -> list
 
 def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path | None) -> int:
     """Shard, run the batch (loading the model when needed), print the summary."""
-    from . import batch
-    from .config import get_device
-    from .models import load_model
+    from . import pipeline as batch
+    from .inputs import select_shard
+    from ..config import get_device
+    from ..models import load_model
 
     try:
         device = get_device(args.device)
@@ -297,7 +297,7 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         batch_size=args.batch_size or (8 if device.type == "cpu" else 32), faces=args.faces,
         min_face_size=args.min_face_size, resume=args.resume, model_name=args.model.lower(),
         progress=not args.quiet and sys.stderr.isatty())
-    rows = batch.run_batch(batch.select_shard(items, args.shard),
+    rows = batch.run_batch(select_shard(items, args.shard),
                            lambda: load_model(args.model, device=device), opts)
     text, all_ok = batch.summarise(rows)
     _say(text)
@@ -308,14 +308,14 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
 
 def _check_model(name: str) -> None:
     """UsageError unless ``name`` is a shipped network whose weights are here."""
-    from .models import MODELS
+    from ..models import MODELS
 
     info = MODELS.get(name.lower())
     if info is None:
         raise UsageError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     if not info.is_ready():
         raise UsageError(f"model {name!r} is missing or damaged on this machine: "
-                         f"{_fix_hint(info.fetch)}")
+                         f"{_fix_hint(info.fetch_hint)}")
 
 
 def _fix_hint(fetch: str | None) -> str:
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(exc: Exception, args: argparse.Namespace | None) -> int:
     """Print a one-line error (a traceback only with --debug); return the exit status."""
-    from .errors import InvalidArgumentError, ModelError
+    from ..errors import InvalidArgumentError, ModelError
 
     usage = isinstance(exc, (UsageError, InvalidArgumentError, ModelError))
     if getattr(args, "debug", False):
@@ -402,5 +402,3 @@ def _report(exc: Exception, args: argparse.Namespace | None) -> int:
     return EXIT_USAGE if usage else EXIT_FAILED
 
 
-if __name__ == "__main__":
-    sys.exit(main())

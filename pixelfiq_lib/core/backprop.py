@@ -20,10 +20,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import PixelfiqError
-from .models import PAPER_A, PAPER_B, FRModel
-from .quality import QualityResult, check_images, default_chunk_size, draw_seed, serfiq_from_features
-from .regression import QualityNode
+from ..core.quality import (
+    QualityResult,
+    check_images,
+    default_chunk_size,
+    draw_seed,
+    serfiq_from_features,
+)
+from ..core.regression import QualityNode
+from ..errors import PixelfiqError
+from ..models.base import FRModel
+from .constants import PAPER_A, PAPER_B
 
 
 @dataclass

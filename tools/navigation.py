@@ -9,8 +9,8 @@ line of the title cell, the bottom copy is a markdown cell of its own at the end
 
 Usage::
 
-    python -m pixelfiq_lib.tools.navigation            # rewrite the lines in notebooks/
-    python -m pixelfiq_lib.tools.navigation --check    # exit 1 when a line is missing or stale
+    python -m tools.navigation            # rewrite the lines in notebooks/
+    python -m tools.navigation --check    # exit 1 when a line is missing or stale
 """
 from __future__ import annotations
 

@@ -32,10 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .errors import PixelfiqError
-from .models import FRModel
+from ..errors import PixelfiqError
+from ..models.base import FRModel
 
 #: Most float32 elements held at once by the stochastic head (64 MiB).
 MAX_CHUNK_ELEMENTS = 2**24

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pixelfiq_lib.errors import PixelfiqError
+from ..errors import PixelfiqError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -32,8 +32,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .data import ARCFACE_TEMPLATE, AlignedFace
-from .errors import InvalidArgumentError
+from ..data import ARCFACE_TEMPLATE, AlignedFace
+from ..errors import InvalidArgumentError
 
 REGIONS = ("left_eye", "right_eye", "mouth", "nose", "forehead", "chin",
            "left_cheek", "right_cheek", "background")

@@ -21,8 +21,8 @@ import logging
 import torch
 from torch import nn
 
-from .errors import QualityNodeError
-from .models import FRModel
+from ..errors import QualityNodeError
+from ..models.base import FRModel
 
 log = logging.getLogger(__name__)
 

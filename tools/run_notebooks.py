@@ -5,8 +5,8 @@ in ``notebooks/`` stay without outputs; the copies go to ``--out``.
 
 Usage::
 
-    python -m pixelfiq_lib.tools.run_notebooks --out out/notebooks          # full mode
-    python -m pixelfiq_lib.tools.run_notebooks --out out/nb --fast 00 03    # FAST, two notebooks
+    python -m tools.run_notebooks --out out/notebooks          # full mode
+    python -m tools.run_notebooks --out out/nb --fast 00 03    # FAST, two notebooks
 
 Full mode unsets ``PIXELFIQ_FAST`` for the kernels; ``--fast`` sets it to 1. The
 kernels always get matplotlib's inline backend (an inherited ``MPLBACKEND=Agg`` would

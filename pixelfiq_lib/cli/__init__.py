@@ -1,0 +1,17 @@
+"""The ``pixelfiq`` command: the application built on the library.
+
+Nothing in the library imports this package (a test checks it): notebooks and user code
+call the library directly.
+
+* :mod:`.main` — the argument parser and the subcommands;
+* :mod:`.inputs`, :mod:`.outputs`, :mod:`.table`, :mod:`.pipeline` — batch runs of
+  ``explain`` and ``quality``;
+* :mod:`.evaluate`, :mod:`.report` — ``pixelfiq evaluate`` and its writers;
+* :mod:`.bench` — ``pixelfiq bench``;
+* :mod:`.runinfo` — the run metadata every report records.
+"""
+from __future__ import annotations
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,369 @@
+"""The batch pipeline: decode and align on a worker thread, score in batches, write rows.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import queue
+import stat
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidArgumentError
+from .inputs import _DONE, _QUEUE_INPUTS, STATUSES, InputItem, display_path
+from .outputs import (
+    atomic_write,
+    output_stem,
+    remove_stale_temporaries,
+    write_face_files,
+)
+from .table import ResultsTable, failure, finished_rows, make_row, read_results
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------------- pipeline
+@dataclass(frozen=True)
+class BatchOptions:
+    """Settings of one batch run.
+
+    Attributes:
+        csv_path: the results table.
+        maps_dir: folder for ``.npy``/``.png`` maps (``explain``); ``None`` = quality only.
+        n_passes, seed: SER-FIQ settings (the dropout masks come from ``seed``).
+        batch_size: faces per model call.
+        faces: ``"all"`` or ``"largest"`` face per image.
+        min_face_size: faces narrower than this (pixels) are too small.
+        resume: keep the finished rows of an earlier run with the same settings.
+        progress: show a tqdm bar on stderr.
+        model_name: recorded in the settings file that ``--resume`` checks.
+    """
+
+    csv_path: Path
+    maps_dir: Path | None = None
+    n_passes: int = 100
+    seed: int = 0
+    batch_size: int = 8
+    faces: str = "all"
+    min_face_size: float = 40.0
+    resume: bool = False
+    progress: bool = False
+    model_name: str = "sface"
+
+    def settings(self) -> dict[str, object]:
+        """The settings that change results (checked by ``--resume``)."""
+        return {"command": "explain" if self.maps_dir else "quality", "model": self.model_name,
+                "n_passes": self.n_passes, "seed": self.seed, "faces": self.faces,
+                "min_face_size": self.min_face_size}
+
+
+@dataclass
+class _Job:
+    """An input after decoding: its aligned faces, or why it failed."""
+
+    index: int
+    item: InputItem
+    faces: list = dataclasses.field(default_factory=list)
+    status: str = "ok"
+    reason: str = ""
+
+
+def prepare_table(items: Sequence[InputItem],
+                  opts: BatchOptions) -> tuple[ResultsTable, list[InputItem]]:
+    """Open the results table (fresh, or resumed) and list the inputs still to do.
+
+    Raises:
+        InvalidArgumentError: ``--resume`` with other settings than the earlier run.
+    """
+    opts.csv_path.parent.mkdir(parents=True, exist_ok=True)
+    for folder in {opts.csv_path.parent, opts.maps_dir or opts.csv_path.parent}:
+        remove_stale_temporaries(folder)
+    table = ResultsTable(opts.csv_path, {it.source: k for k, it in enumerate(items)})
+    keep = _resumable_rows(opts) if opts.resume else []
+    settings = json.dumps(opts.settings(), indent=1, sort_keys=True).encode()
+    atomic_write(settings_path(opts.csv_path), lambda fh: fh.write(settings))
+    table.start(keep)
+    done = {r[0] for r in keep}
+    if keep:
+        log.info("resuming: %d input(s) already finished", len(done))
+    others = done - table.order.keys()
+    if others:
+        log.warning("%d input(s) in %s are not inputs of this run; their rows are kept at "
+                    "the end", len(others), display_path(opts.csv_path))
+    return table, [it for it in items if it.source not in done]
+
+
+def settings_path(csv_path: Path) -> Path:
+    """Where a run's settings are kept: ``results.csv`` -> ``results.settings.json``."""
+    return csv_path.with_name(f"{csv_path.stem}.settings.json")
+
+
+def _resumable_rows(opts: BatchOptions) -> list[list[str]]:
+    if not opts.csv_path.is_file():
+        log.info("nothing to resume in %s; starting a new table", display_path(opts.csv_path))
+        return []
+    meta = settings_path(opts.csv_path)
+    if meta.is_file():
+        before = json.loads(meta.read_text())
+        diff = {k: (before.get(k), v) for k, v in opts.settings().items() if before.get(k) != v}
+        if diff:
+            raise InvalidArgumentError(
+                f"--resume: the earlier run used other settings {diff} (earlier, now); "
+                "use the same ones or another --out")
+    return finished_rows(read_results(opts.csv_path), opts.maps_dir)
+
+
+def _produce(items: Sequence[InputItem], opts: BatchOptions, out: queue.Queue,
+             stop: threading.Event) -> None:
+    """Worker thread: decode, detect and align each input, in order, into ``out``."""
+    for index, item in enumerate(items):
+        if stop.is_set():
+            return
+        _put(out, _extract(index, item, opts), stop)
+    _put(out, _DONE, stop)
+
+
+def _put(out: queue.Queue, obj: object, stop: threading.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(queue.Full):
+            out.put(obj, timeout=0.2)
+            return
+
+
+def _extract(index: int, item: InputItem, opts: BatchOptions) -> _Job:
+    """Aligned faces of one input, or the status and reason of its failure (never raises)."""
+    from ..data import extract_faces
+
+    if item.skip_reason:
+        return _Job(index, item, status="skipped", reason=item.skip_reason)
+    try:
+        kind = _not_regular(item.path)
+        if kind:
+            return _Job(index, item, status="skipped", reason=f"not a regular file ({kind})")
+        faces = extract_faces(item.path, aligned=item.aligned, faces=opts.faces,
+                              min_face_size=opts.min_face_size)
+        return _Job(index, item, faces=list(faces))
+    except Exception as exc:  # one bad input must never stop the run
+        log.debug("input %s failed", item.source, exc_info=True)
+        status, reason = failure(exc)
+        return _Job(index, item, status=status, reason=reason)
+
+
+def _not_regular(path: str) -> str:
+    """``""`` for a regular file (or a missing one), else its kind (never opens the file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""  # missing or dangling: the loader reports it as unreadable
+    kinds = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
+             stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+    return next((name for test, name in kinds.items() if test(mode)), "")
+
+
+def _jobs(out: queue.Queue, worker: threading.Thread) -> Iterator[_Job]:
+    """Jobs from the worker until it is done.
+
+    Raises:
+        RuntimeError: the worker ended without finishing (it catches every error, so
+            this is a bug); the rows so far are kept for ``--resume``.
+    """
+    while True:
+        try:
+            job = out.get(timeout=0.5)
+        except queue.Empty:
+            if not worker.is_alive() and out.empty():
+                raise RuntimeError("the decoding thread stopped early; rerun with --resume")
+            continue
+        if job is _DONE:
+            return
+        yield job
+
+
+@dataclass
+class _Score:
+    q: float
+    q_raw: float
+    q_se: float
+    plq: np.ndarray | None
+
+
+def score_faces(model, faces: Sequence, opts: BatchOptions) -> list[_Score | Exception]:
+    """Quality (and maps for ``explain``) of aligned faces; a failing face gets its exception.
+
+    The whole batch goes through one call. The library computes each face's quality
+    with the same tensor shapes whatever its batch, so the qualities in results.csv
+    are bit-identical across batch compositions, which is what makes ``--resume`` and
+    ``--shard`` reproduce an uninterrupted run exactly; maps agree to float32 rounding
+    (< 1e-5). A batch that fails is retried one face at a time.
+    """
+    try:
+        return _score_chunk(model, faces, opts)
+    except Exception as exc:
+        if len(faces) == 1:
+            return [exc]
+        return [s for face in faces for s in score_faces(model, [face], opts)]
+
+
+def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
+    from ..core.backprop import pixel_quality_map
+    from ..data import to_tensor
+    from ..core.quality import serfiq_quality
+
+    x = to_tensor(list(faces))
+    kw = dict(n_passes=opts.n_passes, seed=opts.seed)
+    if opts.maps_dir is None:
+        res, plq = serfiq_quality(model, x, **kw), [None] * len(faces)
+    else:
+        out = pixel_quality_map(model, x, chunk_size=len(faces), **kw)
+        res, plq = out.quality, list(out.plq.detach().cpu().numpy())
+    vals = [t.detach().cpu().double().tolist() for t in (res.q, res.q_raw, res.q_se)]
+    return [_Score(*v, p) for *v, p in zip(*vals, plq)]
+
+
+class _Runner:
+    """Main-thread side of a run: batches faces, writes files and rows, shows progress."""
+
+    def __init__(self, get_model: Callable[[], object], opts: BatchOptions,
+                 table: ResultsTable, total: int) -> None:
+        from tqdm import tqdm
+
+        self.get_model, self.opts, self.table = get_model, opts, table
+        self.pending: list[tuple[_Job, object]] = []
+        self.left: dict[int, int] = {}
+        self.n_faces, self.start = 0, 0.0  # the clock starts once the model is loaded
+        self.bar = tqdm(total=total, unit="img", disable=not opts.progress, dynamic_ncols=True,
+                        smoothing=0.1, leave=False)
+
+    def add(self, job: _Job) -> None:
+        """Take one decoded input: record its failure, or queue its faces for the model."""
+        if job.status != "ok":
+            log.info("%s: %s (%s)", job.item.source, job.status, job.reason)
+            self.table.append(make_row(job.item.source, status=job.status, error=job.reason,
+                                       n_faces=0))
+            self.bar.update(1)
+            return
+        if not job.faces:
+            job.status, job.reason = "no_face", "no face found"
+            return self.add(job)
+        self.left[job.index] = len(job.faces)
+        self.pending.extend((job, face) for face in job.faces)
+        while len(self.pending) >= self.opts.batch_size:
+            self.flush(self.opts.batch_size)
+
+    def flush(self, size: int | None = None) -> None:
+        """Score and write the first ``size`` pending faces (all when ``None``)."""
+        size = len(self.pending) if size is None else size
+        todo, self.pending = self.pending[:size], self.pending[size:]
+        if todo:
+            model = self.get_model()
+            self.start = self.start or time.perf_counter()
+            scores = score_faces(model, [face for _, face in todo], self.opts)
+            for (job, face), score in zip(todo, scores):
+                self._finish_face(job, face, score)
+
+    def _finish_face(self, job: _Job, face, score: _Score | Exception) -> None:
+        row = self._face_row(job, face, score)
+        self.table.append(row)
+        self.n_faces += row[2] == "ok"
+        self.left[job.index] -= 1
+        if not self.left[job.index]:
+            del self.left[job.index]
+            self.bar.set_postfix_str(f"{self.n_faces} faces, {self.rate():.2f} faces/s",
+                                     refresh=False)
+            self.bar.update(1)
+
+    def rate(self) -> float:
+        """Faces scored per second since the model was ready."""
+        return self.n_faces / max(time.perf_counter() - self.start, 1e-9) if self.start else 0.0
+
+    def _face_row(self, job: _Job, face, score: _Score | Exception) -> list[str]:
+        source, k, n = job.item.source, face.index, len(job.faces)
+        try:
+            if isinstance(score, Exception):
+                raise score
+            map_file = ""
+            if self.opts.maps_dir is not None:
+                stem = f"{output_stem(job.item.path)}_{k}"
+                write_face_files(self.opts.maps_dir, stem, face.image, score.plq, score.q,
+                                 score.q_se)
+                map_file = f"{stem}.npy"
+            return make_row(source, face=k, status="ok", quality=score.q,
+                            quality_raw=score.q_raw, map_file=map_file,
+                            quality_se=score.q_se, n_faces=n)
+        except Exception as exc:  # a face that fails is recorded, the run goes on
+            log.debug("face %d of %s failed", k, source, exc_info=True)
+            status, reason = failure(exc)
+            log.info("%s face %d: %s (%s)", source, k, status, reason)
+            return make_row(source, face=k, status=status, error=reason, n_faces=n)
+
+
+def run_batch(items: Sequence[InputItem], get_model: Callable[[], object],
+              opts: BatchOptions) -> list[list[str]]:
+    """Process inputs into the results table (and maps); the engine of the CLI.
+
+    Args:
+        items: inputs in order (already sharded); their positions order the table.
+        get_model: returns the :class:`~models.FRModel`; called only when there is a
+            face to score, so a finished ``--resume`` or a failing setting costs no load.
+        opts: the run's settings.
+    Returns:
+        Every row of the final table (earlier finished rows included with ``resume``).
+    Raises:
+        InvalidArgumentError: ``--resume`` with other settings than the earlier run.
+    """
+    table, todo = prepare_table(items, opts)
+    jobs: queue.Queue = queue.Queue(maxsize=_QUEUE_INPUTS)
+    stop = threading.Event()
+    worker = threading.Thread(target=_produce, args=(todo, opts, jobs, stop),
+                              name="pixelfiq-decode", daemon=True)
+    runner = _Runner(get_model, opts, table, len(todo))
+    try:
+        with _progress_logging(opts.progress):
+            worker.start()
+            for job in _jobs(jobs, worker):
+                runner.add(job)
+            runner.flush()
+        if runner.n_faces:
+            log.info("%d faces in %.1f s: %.2f faces/s", runner.n_faces,
+                     time.perf_counter() - runner.start, runner.rate())
+    finally:
+        stop.set()
+        runner.bar.close()
+        table.close()
+    return table.finish()
+
+
+@contextlib.contextmanager
+def _progress_logging(active: bool) -> Iterator[None]:
+    """Route log lines through tqdm while a progress bar is shown."""
+    if not active:
+        yield
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        yield
+
+
+def summarise(rows: Sequence[Sequence[str]]) -> tuple[str, bool]:
+    """The closing summary line and whether every row is ``ok``.
+
+    Example:
+        ``"7 faces ok from 3 images; 2 inputs failed: unreadable 1, no_face 1"``
+    """
+    ok = [r for r in rows if r[2] == "ok"]
+    bad = Counter(r[2] for r in rows if r[2] != "ok")
+    images = len({r[0] for r in ok})
+    text = f"{len(ok)} faces ok from {images} images"
+    if bad:
+        reasons = ", ".join(f"{s} {bad[s]}" for s in STATUSES if bad[s])
+        text += f"; {sum(bad.values())} failed: {reasons}"
+    return text, not bad

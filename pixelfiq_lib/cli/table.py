@@ -1,0 +1,129 @@
+"""The results table of a batch run: rows, reading, resuming, appending.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import InvalidArgumentError, PixelfiqError
+from .inputs import COLUMNS, STATUSES, display_path
+from .outputs import atomic_write, safe_join
+
+
+# ------------------------------------------------------------------------ results table
+def make_row(source: str, **fields: object) -> list[str]:
+    """A results row in :data:`COLUMNS` order; floats get 6 decimals, missing fields ``""``."""
+    unknown = set(fields) - set(COLUMNS)
+    if unknown:
+        raise InvalidArgumentError(f"unknown result columns {sorted(unknown)}")
+    fields["source"] = source
+    return [_cell(fields.get(c, "")) for c in COLUMNS]
+
+
+def _cell(value: object) -> str:
+    return f"{value:.6f}" if isinstance(value, float) else str(value)
+
+
+def failure(exc: BaseException) -> tuple[str, str]:
+    """``(status, reason)`` of an exception: a library error's ``.status``, else ``error``."""
+    if isinstance(exc, PixelfiqError) and exc.status in STATUSES:
+        status, reason = exc.status, str(exc)
+    else:
+        status, reason = "error", f"{type(exc).__name__}: {exc}"
+    return status, " ".join(reason.split()) or type(exc).__name__
+
+
+def read_results(path: str | os.PathLike) -> list[list[str]]:
+    """Rows of a results CSV (header checked); an unfinished last line is ignored.
+
+    Raises:
+        InvalidArgumentError: the file is not a pixelfiq results table.
+    """
+    text = Path(path).read_bytes().decode("utf-8", "backslashreplace")
+    text = text[: text.rfind("\n") + 1]
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or tuple(rows[0]) != COLUMNS:
+        raise InvalidArgumentError(
+            f"{display_path(path)} is not a pixelfiq results table (header {rows[:1]}); "
+            "use another --out or remove the file")
+    return [r for r in rows[1:] if len(r) == len(COLUMNS)]
+
+
+def finished_rows(rows: Sequence[list[str]], maps_dir: Path | None) -> list[list[str]]:
+    """The rows of inputs that were finished: one failure row, or every face's row.
+
+    With ``maps_dir`` an ``ok`` row also needs its ``.npy`` and ``.png`` there.
+    """
+    groups: dict[str, list[list[str]]] = {}
+    for row in rows:
+        groups.setdefault(row[0], []).append(row)
+    return [r for group in groups.values() if _finished(group, maps_dir) for r in group]
+
+
+def _finished(group: list[list[str]], maps_dir: Path | None) -> bool:
+    recs = [dict(zip(COLUMNS, r)) for r in group]
+    if len(recs) == 1 and recs[0]["face"] == "":
+        return True
+    n = recs[0]["n_faces"]
+    if not n.isdigit() or sorted(r["face"] for r in recs) != sorted(map(str, range(int(n)))):
+        return False
+    return maps_dir is None or all(_maps_exist(maps_dir, r["map_file"])
+                                   for r in recs if r["status"] == "ok")
+
+
+def _maps_exist(folder: Path, map_file: str) -> bool:
+    try:
+        npy = safe_join(folder, map_file)
+    except InvalidArgumentError:
+        return False
+    return npy.is_file() and npy.with_suffix(".png").is_file()
+
+
+def _csv_bytes(rows: Iterable[Sequence[str]]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().encode("utf-8", "backslashreplace")
+
+
+class ResultsTable:
+    """The results CSV of one run: appended during the run, rewritten in order at the end.
+
+    Args:
+        path: the CSV file.
+        order: ``source -> position`` of the run's inputs (the final sort key).
+    """
+
+    def __init__(self, path: str | os.PathLike, order: dict[str, int]) -> None:
+        self.path = Path(path)
+        self.order = order
+        self._fh: BinaryIO | None = None
+
+    def start(self, keep: Sequence[list[str]] = ()) -> None:
+        """Write the header and ``keep`` atomically, then open the file for appending."""
+        atomic_write(self.path, lambda fh: fh.write(_csv_bytes([COLUMNS, *keep])))
+        self._fh = open(self.path, "ab")
+
+    def append(self, row: Sequence[str]) -> None:
+        """Append one row and flush it to the operating system."""
+        self._fh.write(_csv_bytes([row]))
+        self._fh.flush()
+
+    def close(self) -> None:
+        """Close the appending handle (the file keeps the rows written so far)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def finish(self) -> list[list[str]]:
+        """Rewrite the file atomically in input order, then face index; return the rows."""
+        self.close()
+        rows = read_results(self.path)
+        last = len(self.order)
+        rows.sort(key=lambda r: (self.order.get(r[0], last),
+                                 int(r[1]) if r[1].isdigit() else -1))
+        atomic_write(self.path, lambda fh: fh.write(_csv_bytes([COLUMNS, *rows])))
+        return rows

@@ -1,0 +1,129 @@
+"""Checksums, downloads and the cache of converted networks under ``config.cache_dir()/models``.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import onnx
+
+from ..config import cache_dir
+from ..errors import ModelError
+
+# --------------------------------------------------------------------------------------
+# Checksums and the model cache
+# --------------------------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+
+
+_CACHE_FORMAT = 1  # bump when prepare_onnx changes what it writes: old caches are ignored
+_MAX_DOWNLOAD = 64 * 2**20
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(2**20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_file(
+    path: str | Path, sha256: str, *, fix: str, algorithm: str = "sha256"
+) -> Path:
+    """Check that ``path`` exists and has the expected digest.
+
+    Args:
+        path: the file to check.
+        sha256: expected hex digest (of ``algorithm``, SHA-256 by default).
+        fix: what the user should do when the check fails (put into the message).
+        algorithm: ``hashlib`` name of the digest.
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    Raises:
+        ModelError: the file is missing, truncated or altered; the message names the
+            file, both digests and ``fix``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} is missing. To fix it: {fix}")
+    actual = file_digest(path, algorithm)
+    if actual != sha256:
+        raise ModelError(
+            f"model file {path} is damaged or truncated ({path.stat().st_size} bytes, "
+            f"{algorithm} {actual}, expected {sha256}). To fix it: {fix}"
+        )
+    return path
+
+
+
+def _models_dir() -> Path:
+    path = cache_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _cached_onnx(key: str, build: Callable[[], onnx.ModelProto]) -> onnx.ModelProto:
+    """Load ``<cache>/models/<key>-v<format>.onnx``, (re)building it when absent or damaged.
+
+    Each cached file has a ``.sha256`` sidecar written after it; a file whose digest
+    does not match its sidecar (an interrupted write, a damaged disk) is rebuilt.
+    """
+    path = _models_dir() / f"{key}-v{_CACHE_FORMAT}.onnx"
+    side = path.with_name(path.name + ".sha256")
+    if path.is_file() and side.is_file():
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() == side.read_text().strip():
+            return onnx.load_from_string(data)
+        logger.warning("cached model %s is damaged; rebuilding it", path)
+    start = time.perf_counter()
+    model = build()
+    data = model.SerializeToString()
+    try:
+        _write_atomic(path, data)
+        _write_atomic(side, hashlib.sha256(data).hexdigest().encode())
+    except OSError as exc:  # a read-only cache still lets the model load
+        logger.warning("cannot cache %s (%s); it is rebuilt at every load", path, exc)
+    logger.info("built %s in %.2f s", path.name, time.perf_counter() - start)
+    return model
+
+
+
+def _download(url: str, timeout: float, manual: str = "") -> bytes:
+    """Bytes at ``url`` (``https://`` or ``file://``), at most 64 MiB.
+
+    ``manual`` ends the error message: how to place the file by hand instead.
+    """
+    if not url.startswith(("https://", "file://")):
+        raise ModelError(
+            f"refusing to download from {url!r}: only https:// and file:// URLs"
+        )
+    request = urllib.request.Request(url, headers={"User-Agent": "pixelfiq"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (scheme checked)
+            data = resp.read(_MAX_DOWNLOAD + 1)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ModelError(
+            f"could not download {url}: {exc}. Check the network{manual}"
+        ) from exc
+    if len(data) > _MAX_DOWNLOAD:
+        raise ModelError(
+            f"{url} is larger than {_MAX_DOWNLOAD // 2**20} MiB; refusing it"
+        )
+    return data
