@@ -36,7 +36,7 @@ bench: setup
 	$(VENV)/bin/pixelfiq bench --out benchmarks/results.json
 
 evaluate: setup
-	$(VENV)/bin/pixelfiq evaluate --data ../shared/data/bbt --out $(OUT)/evaluate
+	$(VENV)/bin/pixelfiq evaluate --data data/bbt --out $(OUT)/evaluate
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -3,8 +3,9 @@
 Environment variables:
     PIXELFIQ_FAST=1      small settings for CI and quick runs (notebooks read ``cfg.fast``)
     PIXELFIQ_HOME        cache folder for converted models (default ``~/.cache/pixelfiq``)
-    PIXELFIQ_SHARED      folder holding ``data/bbt`` and ``data/paper`` (default: the
-                         ``shared`` folder beside the repository, when it exists)
+    PIXELFIQ_DATA        folder holding ``bbt/`` (default: the repository's ``data/``)
+    PIXELFIQ_SHARED      folder holding ``data/paper`` (default: the ``shared`` folder
+                         beside the repository, when it exists)
     PIXELFIQ_DEVICE      force a device (``cpu``, ``cuda``, ``cuda:1``)
 
 Taught in: 00_quickstart.ipynb
@@ -45,11 +46,15 @@ def shared_dir() -> Path | None:
     return None
 
 
+def data_dir() -> Path:
+    """The repository's ``data/`` folder (``PIXELFIQ_DATA`` overrides it)."""
+    return Path(os.environ.get("PIXELFIQ_DATA", REPO_ROOT / "data"))
+
+
 def bbt_dir() -> Path | None:
-    """The identity-labelled face set ``shared/data/bbt`` (8 identities x 5 crops) or ``None``."""
-    root = shared_dir()
-    path = root / "data" / "bbt" if root else None
-    return path if path is not None and path.is_dir() else None
+    """The identity-labelled face set ``data/bbt`` (8 identities x 5 crops) or ``None``."""
+    path = data_dir() / "bbt"
+    return path if path.is_dir() else None
 
 
 def paper_dir() -> Path | None:

@@ -19,12 +19,20 @@ def test_cache_dir_follows_pixelfiq_home(monkeypatch, tmp_path):
     assert config.cache_dir() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
 
 
-def test_shared_dir_is_none_when_the_folder_is_missing(monkeypatch, tmp_path):
+def test_bbt_ships_in_the_repository_and_pixelfiq_data_overrides_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("PIXELFIQ_DATA", raising=False)
+    assert config.bbt_dir() == config.REPO_ROOT / "data" / "bbt"
+    assert len(list(config.bbt_dir().glob("*/*.png"))) == 40
+    monkeypatch.setenv("PIXELFIQ_DATA", str(tmp_path / "nowhere"))
+    assert config.bbt_dir() is None
+    (tmp_path / "d" / "bbt").mkdir(parents=True)
+    monkeypatch.setenv("PIXELFIQ_DATA", str(tmp_path / "d"))
+    assert config.bbt_dir() == tmp_path / "d" / "bbt"
+
+
+def test_paper_dir_is_none_when_the_shared_folder_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("PIXELFIQ_SHARED", str(tmp_path / "nowhere"))
-    assert config.shared_dir() is None and config.bbt_dir() is None and config.paper_dir() is None
-    (tmp_path / "s" / "data" / "bbt").mkdir(parents=True)
-    monkeypatch.setenv("PIXELFIQ_SHARED", str(tmp_path / "s"))
-    assert config.bbt_dir() == tmp_path / "s" / "data" / "bbt" and config.paper_dir() is None
+    assert config.shared_dir() is None and config.paper_dir() is None
 
 
 def test_device_choice(monkeypatch):
