@@ -23,8 +23,11 @@ $(VENV)/.pixelfiq-ready: pyproject.toml
 demo: setup
 	$(VENV)/bin/pixelfiq demo --out $(OUT)/demo
 
-# pytest exits 5 when it collected nothing: that is a failure, not a pass.
+# Style first (ruff, settings in pyproject.toml); pytest exits 5 when it collected nothing:
+# that is a failure, not a pass.
 test: setup
+	$(VENV)/bin/ruff check pixelfiq_lib tests tools benchmarks
+	$(VENV)/bin/ruff format --check pixelfiq_lib tests tools benchmarks
 	PIXELFIQ_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests \
 		--nbmake notebooks --nbmake-timeout=300; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc

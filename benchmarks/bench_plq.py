@@ -4,6 +4,7 @@ Same code and options as ``pixelfiq bench`` (see ``pixelfiq_lib/bench.py``)::
 
     python benchmarks/bench_plq.py --out benchmarks/results.json
 """
+
 from __future__ import annotations
 
 import argparse

@@ -7,6 +7,7 @@ keeps the paper's alpha = 130, r = 0.88 (its raw qualities sit in the band they 
 made for) and only ``a`` is fitted; MobileFaceNet's raw qualities sit near 0.78, so
 alpha and r are fitted as well. The printed values are the ones in ``models.MODELS``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,16 @@ def main() -> None:
     args = parser.parse_args()
     faces = sample_faces() + [f for group in bbt_faces().values() for f in group]
     images = to_tensor(faces)
-    print(f"| model | faces | alpha | r | a | fitted |\n|---|---|---|---|---|---|")
+    print("| model | faces | alpha | r | a | fitted |\n|---|---|---|---|---|---|")
     for name, fit in FIT_ALPHA_R.items():
-        const = calibrate_model(load_model(name), images, fit_alpha_r=fit, n_passes=args.passes, seed=args.seed)
+        const = calibrate_model(
+            load_model(name), images, fit_alpha_r=fit, n_passes=args.passes, seed=args.seed
+        )
         what = "alpha, r, a" if fit else "a (alpha, r = paper)"
-        print(f"| {name} | {len(faces)} | {const['alpha']:.4g} | {const['r']:.4g} | {const['plq_a']:.3g} | {what} |")
+        print(
+            f"| {name} | {len(faces)} | {const['alpha']:.4g} | {const['r']:.4g} "
+            f"| {const['plq_a']:.3g} | {what} |"
+        )
 
 
 if __name__ == "__main__":

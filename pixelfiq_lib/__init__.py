@@ -14,6 +14,7 @@ Layout: :mod:`.core` (the method, read first), :mod:`.models`, :mod:`.data`,
 Names are imported on first use (PEP 562), so ``import pixelfiq_lib`` and the command
 line start fast; ``pfl.pixel_quality_map`` and ``from pixelfiq_lib import ...`` work as usual.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,25 +22,67 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "core.backprop": ("PLQResult", "calibrate_a", "calibrate_model", "pixel_quality_map",
-                      "quality_gradient_map", "value_map"),
+    "core.backprop": (
+        "PLQResult",
+        "calibrate_a",
+        "calibrate_model",
+        "pixel_quality_map",
+        "quality_gradient_map",
+        "value_map",
+    ),
     "core.constants": ("PAPER_A", "PAPER_ALPHA", "PAPER_B", "PAPER_R"),
-    "core.quality": ("QualityResult", "fit_scaling", "scale_quality", "serfiq_quality"),
+    "core.quality": (
+        "QualityResult",
+        "SerfiqSettings",
+        "fit_scaling",
+        "scale_quality",
+        "serfiq_quality",
+    ),
     "core.regression": ("QualityNode", "QualityRegressionModel", "build_quality_regression"),
-    "data": ("AlignedFace", "Face", "align_face", "bbt_faces", "detect_faces", "extract_faces",
-             "load_image", "paper_faces", "sample_faces", "sample_image_paths", "to_image",
-             "to_tensor"),
-    "errors": ("FaceTooSmallError", "ImageLoadError", "ModelError", "NoFaceError",
-               "PixelfiqError", "QualityNodeError"),
+    "data": (
+        "AlignedFace",
+        "Face",
+        "align_face",
+        "bbt_faces",
+        "detect_faces",
+        "extract_faces",
+        "load_image",
+        "paper_faces",
+        "sample_faces",
+        "sample_image_paths",
+        "to_image",
+        "to_tensor",
+    ),
+    "errors": (
+        "EDCInputError",
+        "FaceTooSmallError",
+        "ImageLoadError",
+        "InvalidArgumentError",
+        "InvalidImageError",
+        "ModelError",
+        "NoFaceError",
+        "PixelfiqError",
+        "QualityNodeError",
+    ),
     "models": ("FRModel", "fetch_model", "from_onnx", "from_torch", "list_models", "load_model"),
 }
 #: Subpackages and modules reachable as ``pfl.<name>``; the flat names of earlier
 #: versions (``pfl.quality``, ``pfl.backprop``, ...) point to their new homes.
 _SUBMODULES = {
-    "config": "config", "core": "core", "data": "data", "errors": "errors",
-    "evaluation": "evaluation", "models": "models", "viz": "viz", "widgets": "widgets",
-    "quality": "core.quality", "regression": "core.regression", "backprop": "core.backprop",
-    "maps": "core.maps", "edc": "evaluation.edc", "faithfulness": "evaluation.faithfulness",
+    "config": "config",
+    "core": "core",
+    "data": "data",
+    "errors": "errors",
+    "evaluation": "evaluation",
+    "models": "models",
+    "viz": "viz",
+    "widgets": "widgets",
+    "quality": "core.quality",
+    "regression": "core.regression",
+    "backprop": "core.backprop",
+    "maps": "core.maps",
+    "edc": "evaluation.edc",
+    "faithfulness": "evaluation.faithfulness",
     "regions": "evaluation.regions",
 }
 _OWNER = {name: mod for mod, names in _EXPORTS.items() for name in names}

@@ -10,6 +10,7 @@ Environment variables:
 
 Taught in: 00_quickstart.ipynb
 """
+
 from __future__ import annotations
 
 import os
@@ -81,7 +82,9 @@ def get_device(prefer: str | None = None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(choice)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {choice!r} was asked for, but torch sees no CUDA GPU; use 'cpu' or 'auto'")
+        raise ValueError(
+            f"device {choice!r} was asked for, but torch sees no CUDA GPU; use 'cpu' or 'auto'"
+        )
     return dev
 
 

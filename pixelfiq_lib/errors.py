@@ -5,6 +5,7 @@ model file) raises one of these, with a message that says what to do. Command-li
 tools catch :class:`PixelfiqError` and turn it into a status and a reason, never a
 traceback.
 """
+
 from __future__ import annotations
 
 
@@ -24,6 +25,12 @@ class ImageLoadError(PixelfiqError, ValueError):
     not an image, too many pixels, unsupported layout or dtype)."""
 
     status = "unreadable"
+
+
+class InvalidImageError(ImageLoadError):
+    """An image array or tensor handed to a function has the wrong type, shape, dtype
+    or value range (every image and tensor check of the library raises this one,
+    from :mod:`pixelfiq_lib.data.checks`). Also a ``ValueError``."""
 
 
 class NoFaceError(PixelfiqError):
@@ -56,3 +63,7 @@ class DataNotFoundError(PixelfiqError, FileNotFoundError):
     """Bundled or shared data (sample images, ``shared/data/bbt``,
     ``shared/data/paper``) is not installed or not found; the message says which
     environment variable to set."""
+
+
+class EDCInputError(PixelfiqError, ValueError):
+    """Scores, labels, qualities or settings given to an EDC function are unusable."""

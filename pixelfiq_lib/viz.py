@@ -5,6 +5,7 @@ low pixel quality, green = high (method-spec §2.4).
 
 Taught in: 03_gradient_backprop.ipynb
 """
+
 from __future__ import annotations
 
 import matplotlib
@@ -121,7 +122,13 @@ def plot_distance_matrix(emb, ax: plt.Axes | None = None):
 
     e = torch.as_tensor(_np(emb))
     fig, ax = _axes(ax, figsize=(4, 3.4))
-    sns.heatmap(torch.cdist(e, e).numpy(), ax=ax, cmap="viridis", square=True, cbar_kws={"label": "distance"})
+    sns.heatmap(
+        torch.cdist(e, e).numpy(),
+        ax=ax,
+        cmap="viridis",
+        square=True,
+        cbar_kws={"label": "distance"},
+    )
     ax.set_xlabel("pass j")
     ax.set_ylabel("pass i")
     ax.set_xticks([])

@@ -11,17 +11,18 @@ depend on Jupyter.
 
 Taught in: 05_interactive_explorer.ipynb
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-import cv2
 import numpy as np
 from matplotlib import pyplot as plt
 
 from . import data, viz
 from .core.backprop import PLQResult, pixel_quality_map
 from .errors import ImageLoadError, NoFaceError, PixelfiqError
+from .evaluation import perturbations
 from .models.base import FRModel
 
 #: Largest occluder side, noise level and blur sigma the explorer's sliders offer.
@@ -31,7 +32,9 @@ MAX_OCCLUDER, MAX_NOISE, MAX_BLUR = 60, 60.0, 6.0
 def _face_array(face) -> np.ndarray:
     img = face.image if isinstance(face, data.AlignedFace) else np.asarray(face)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise PixelfiqError(f"face must be an (H, W, 3) uint8 RGB array, got {img.shape} {img.dtype}")
+        raise PixelfiqError(
+            f"face must be an (H, W, 3) uint8 RGB array, got {img.shape} {img.dtype}"
+        )
     return img
 
 
@@ -64,20 +67,15 @@ def apply_edits(
 
     Taught in: 05_interactive_explorer.ipynb
     """
-    img = _face_array(face).copy()
+    img = _face_array(face)
     if blur < 0 or noise < 0:
         raise PixelfiqError(f"blur and noise must be >= 0, got blur={blur}, noise={noise}")
-    if blur > 0:
-        img = cv2.GaussianBlur(img, (0, 0), sigmaX=float(blur), borderType=cv2.BORDER_REFLECT)
-    if noise > 0:
-        jitter = np.random.default_rng(seed).normal(0.0, noise, img.shape)
-        img = np.clip(np.rint(img + jitter), 0, 255).astype(np.uint8)
+    img = perturbations.add_noise(perturbations.blur(img, blur), noise, np.random.default_rng(seed))
     if occluder is not None:
         x, y, size = (int(v) for v in occluder)
         if size < 0:
             raise PixelfiqError(f"occluder size must be >= 0, got {size}")
-        top, left = y - size // 2, x - size // 2
-        img[max(0, top) : max(0, top + size), max(0, left) : max(0, left + size)] = 0
+        img = perturbations.fill_box(img, perturbations.centred_box(x, y, size), 0)
     return img
 
 
@@ -185,10 +183,16 @@ def explorer(
     latest: dict[str, PLQResult] = {}
 
     def update(*_):
-        img = apply_edits(choices[face_dd.value], occluder=(x.value, y.value, size.value),
-                          blur=blur.value, noise=noise.value, seed=seed)
-        fig, res = render_explanation(load(model_dd.value), img, n_passes=n_passes, seed=seed,
-                                      title=model_dd.value)
+        img = apply_edits(
+            choices[face_dd.value],
+            occluder=(x.value, y.value, size.value),
+            blur=blur.value,
+            noise=noise.value,
+            seed=seed,
+        )
+        fig, res = render_explanation(
+            load(model_dd.value), img, n_passes=n_passes, seed=seed, title=model_dd.value
+        )
         with out:
             out.clear_output(wait=True)
             display(fig)
@@ -209,9 +213,15 @@ def explorer(
     for widget in (face_dd, model_dd, x, y, size, blur, noise):
         widget.observe(update, names="value")
     upload.observe(on_upload, names="value")
-    controls = W.HBox([W.VBox([face_dd, model_dd, upload]), W.VBox([x, y, size]), W.VBox([blur, noise])])
+    controls = W.HBox(
+        [W.VBox([face_dd, model_dd, upload]), W.VBox([x, y, size]), W.VBox([blur, noise])]
+    )
     box = W.VBox([controls, status, out])
-    box.update, box.controls = update, dict(face=face_dd, model=model_dd, upload=upload, x=x, y=y,
-                                            size=size, blur=blur, noise=noise)
+    box.update, box.controls = (
+        update,
+        dict(
+            face=face_dd, model=model_dd, upload=upload, x=x, y=y, size=size, blur=blur, noise=noise
+        ),
+    )
     update()
     return box

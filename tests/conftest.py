@@ -1,5 +1,6 @@
 """Shared fixtures: the real default network, real aligned faces, and a tiny random
 network used only for float64 gradient checks."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,11 @@ def make_tiny_model(dtype: torch.dtype = torch.float64, seed: int = 0, size: int
         def __init__(self) -> None:
             super().__init__()
             self.conv = nn.Sequential(
-                nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.PReLU(4),
-                nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8),
+                nn.Conv2d(3, 4, 3, stride=2, padding=1),
+                nn.BatchNorm2d(4),
+                nn.PReLU(4),
+                nn.Conv2d(4, 8, 3, stride=2, padding=1),
+                nn.BatchNorm2d(8),
             )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,6 +44,20 @@ def make_tiny_model(dtype: torch.dtype = torch.float64, seed: int = 0, size: int
             bn.running_mean.uniform_(-0.2, 0.2)
             bn.running_var.uniform_(0.5, 1.5)
     return model.to(dtype).eval()
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}-thread")
+def threads(request) -> int:
+    """Run a numerically sensitive test with 1 and with 2 torch threads.
+
+    The reduction order of float32 kernels depends on the thread count (and on the
+    CPU: Intel and AMD differ in the last bits), so the tolerances of such tests are
+    scaled to the magnitude compared and must hold for both.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

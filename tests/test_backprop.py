@@ -1,4 +1,5 @@
 """Gradient back-propagation to pixels and the PLQ value mapping (step 3)."""
+
 from __future__ import annotations
 
 import copy
@@ -26,7 +27,9 @@ def test_node_gradient_matches_finite_differences_float64():
     x = torch.rand(2, 3, 16, 16, dtype=torch.float64) * 255
     q = serfiq_quality(model, x, n_passes=8, seed=0).q
     mq = build_quality_regression(model, x, q)
-    assert torch.autograd.gradcheck(mq, (x.clone().requires_grad_(True),), eps=1e-4, atol=1e-8, rtol=1e-4)
+    assert torch.autograd.gradcheck(
+        mq, (x.clone().requires_grad_(True),), eps=1e-4, atol=1e-8, rtol=1e-4
+    )
 
 
 def test_plq_gradients_equal_those_of_the_regression_model():
@@ -40,7 +43,7 @@ def test_plq_gradients_equal_those_of_the_regression_model():
     torch.testing.assert_close(res.saliency, g.abs().mean(1))
 
 
-def test_directional_derivative_on_sface_within_two_percent(sface, real_faces):
+def test_directional_derivative_on_sface_within_two_percent(sface, real_faces, threads):
     """Central finite differences along smooth directions agree with autograd on SFace.
 
     Run on a float64 copy with a small step (0.01 grey level along a unit direction):
@@ -52,7 +55,9 @@ def test_directional_derivative_on_sface_within_two_percent(sface, real_faces):
         res = pixel_quality_map(model, x, n_passes=16, seed=0)
         mq = build_quality_regression(model, x, res.quality.q)
         gen = torch.Generator().manual_seed(i)
-        v = torch.nn.functional.interpolate(torch.randn(1, 3, 14, 14, generator=gen), size=(112, 112), mode="bilinear")
+        v = torch.nn.functional.interpolate(
+            torch.randn(1, 3, 14, 14, generator=gen), size=(112, 112), mode="bilinear"
+        )
         v = (v / v.norm()).double()
         analytic = float((res.grads * v).sum())
         h = 0.01
@@ -61,13 +66,25 @@ def test_directional_derivative_on_sface_within_two_percent(sface, real_faces):
         assert abs(analytic - numeric) <= 0.02 * abs(analytic), (i, analytic, numeric)
 
 
-def test_batch_maps_equal_per_image_maps_on_sface(sface, real_faces):
+def test_batch_maps_equal_per_image_maps_on_sface(sface, real_faces, threads):
+    """A face's map does not depend on the faces batched with it, up to float32 rounding.
+
+    A convolution's rounding depends on the batch size, the thread count and the CPU's
+    kernels. Through SFace's depth the gradients then differ by up to about 4e-6 of
+    their largest element (measured on AMD EPYC, 1 and 2 threads; one element of 5e-7
+    differed by 1.9e-9, 0.4 % of itself), so gradients are compared with a tolerance of
+    1e-4 x that largest element, and the maps (values in [0, 1], measured differences
+    up to 7e-6) with 1e-4. Q̂, unlike the maps, is bit-identical by construction
+    (tested in test_quality).
+    """
     x = real_faces[:5]
     batch = pixel_quality_map(sface, x, n_passes=16, seed=3, chunk_size=5)
     for i in range(len(x)):
         one = pixel_quality_map(sface, x[i : i + 1], n_passes=16, seed=3)
-        torch.testing.assert_close(batch.plq[i], one.plq[0], rtol=0, atol=1e-5)
-        torch.testing.assert_close(batch.grads[i], one.grads[0], rtol=1e-4, atol=1e-9)
+        assert torch.equal(batch.quality.q[i : i + 1], one.quality.q)
+        torch.testing.assert_close(batch.plq[i], one.plq[0], rtol=0, atol=1e-4)
+        scale = float(one.grads[0].abs().max())
+        torch.testing.assert_close(batch.grads[i], one.grads[0], rtol=0, atol=1e-4 * scale)
 
 
 def test_plq_result_shapes_and_ranges(sface, real_faces):

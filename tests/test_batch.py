@@ -1,4 +1,5 @@
 """Batch-run building blocks without a model: inputs, output names, the results table."""
+
 from __future__ import annotations
 
 import os
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pixelfiq_lib import files
 from pixelfiq_lib.cli import inputs, outputs, pipeline, table
 from pixelfiq_lib.errors import InvalidArgumentError, NoFaceError
 
@@ -21,10 +23,23 @@ STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9a-f]{8}$")
 
 
 # ------------------------------------------------------------------------ output names
-@pytest.mark.parametrize("path", [
-    "../../etc/passwd", "/etc/passwd", "..", ".", "a/..", ".hidden.jpg", "-rf.jpg",
-    "photos/ä ö ü.png", "x/" + "y" * 300 + ".jpg", "名前.jpg", "a\nb.jpg", "a\\b.jpg",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..",
+        ".",
+        "a/..",
+        ".hidden.jpg",
+        "-rf.jpg",
+        "photos/ä ö ü.png",
+        "x/" + "y" * 300 + ".jpg",
+        "名前.jpg",
+        "a\nb.jpg",
+        "a\\b.jpg",
+    ],
+)
 def test_output_stem_is_one_safe_file_name(path):
     stem = outputs.output_stem(path)
     assert STEM.match(stem), stem
@@ -131,8 +146,7 @@ def test_unlistable_folder_becomes_a_skipped_input(tree):
     assert [it.skip_reason is not None for it in items if it.path.endswith("locked")] == [True]
 
 
-@pytest.mark.parametrize("text, expected",
-                         [("1/1", (1, 1)), ("2/4", (2, 4)), (" 3 / 3 ", (3, 3))])
+@pytest.mark.parametrize("text, expected", [("1/1", (1, 1)), ("2/4", (2, 4)), (" 3 / 3 ", (3, 3))])
 def test_parse_shard(text, expected):
     assert inputs.parse_shard(text) == expected
 
@@ -153,8 +167,14 @@ def test_shards_partition_the_inputs():
 
 # ----------------------------------------------------------------------- results table
 def row(source, face="", status="ok", n_faces=1, map_file=""):
-    return table.make_row(source, face=face, status=status, n_faces=n_faces, map_file=map_file,
-                          quality=0.5 if status == "ok" else "")
+    return table.make_row(
+        source,
+        face=face,
+        status=status,
+        n_faces=n_faces,
+        map_file=map_file,
+        quality=0.5 if status == "ok" else "",
+    )
 
 
 def test_make_row_formats_floats_and_orders_columns():
@@ -174,8 +194,12 @@ def test_table_is_rewritten_in_input_order_and_survives_a_cut_line(tmp_path):
     path = tmp_path / "results.csv"
     tbl = table.ResultsTable(path, {"a": 0, "b": 1, "c": 2})
     tbl.start()
-    for r in (row("c", status="no_face", n_faces=0), row("b", 1, n_faces=2), row("a", 0),
-              row("b", 0, n_faces=2)):
+    for r in (
+        row("c", status="no_face", n_faces=0),
+        row("b", 1, n_faces=2),
+        row("a", 0),
+        row("b", 0, n_faces=2),
+    ):
         tbl.append(r)
     with open(path, "ab") as fh:
         fh.write(b"d,0,ok,0.5")  # a line cut by a kill
@@ -195,12 +219,15 @@ def test_finished_rows_keep_only_complete_inputs(tmp_path):
     for name in ("g_0", "g_1", "h_0"):
         (tmp_path / f"{name}.npy").write_bytes(b"")
         (tmp_path / f"{name}.png").write_bytes(b"")
-    rows = [row("bad", status="unreadable", n_faces=0),
-            row("g", 0, n_faces=2, map_file="g_0.npy"),
-            row("g", 1, n_faces=2, map_file="g_1.npy"),
-            row("half", 0, n_faces=3, map_file="g_0.npy"),  # killed after 1 of 3 faces
-            row("h", 0, map_file="h_0.npy"), row("lost", 0, map_file="lost_0.npy"),
-            row("err", 0, status="error", n_faces=1)]
+    rows = [
+        row("bad", status="unreadable", n_faces=0),
+        row("g", 0, n_faces=2, map_file="g_0.npy"),
+        row("g", 1, n_faces=2, map_file="g_1.npy"),
+        row("half", 0, n_faces=3, map_file="g_0.npy"),  # killed after 1 of 3 faces
+        row("h", 0, map_file="h_0.npy"),
+        row("lost", 0, map_file="lost_0.npy"),
+        row("err", 0, status="error", n_faces=1),
+    ]
     kept = table.finished_rows(rows, tmp_path)
     assert sorted({r[0] for r in kept}) == ["bad", "err", "g", "h"]
     assert {r[0] for r in table.finished_rows(rows, None)} == {"bad", "err", "g", "h", "lost"}
@@ -214,27 +241,32 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        outputs.atomic_write(target, broken)
+        files.atomic_write(target, broken)
     assert list(tmp_path.iterdir()) == []
-    outputs.atomic_write(target, lambda fh: np.save(fh, np.zeros(3, np.float32)))
+    files.atomic_write(target, lambda fh: np.save(fh, np.zeros(3, np.float32)))
     assert np.load(target).shape == (3,) and [p.name for p in tmp_path.iterdir()] == ["x.npy"]
 
 
 def test_stale_temporaries_of_dead_runs_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    prefix = f".pixelfiq-tmp-{outputs._host()}-"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    prefix = f"{files.TEMP_PREFIX}{files._host()}-"
     (tmp_path / f"{prefix}{dead}-a.npy").write_bytes(b"")
     (tmp_path / f"{prefix}{os.getpid()}-b.npy").write_bytes(b"")  # a live run's file
     (tmp_path / ".pixelfiq-tmp-otherhost-1-c.npy").write_bytes(b"")
-    assert outputs.remove_stale_temporaries(tmp_path) == 1
+    assert files.remove_stale_temporaries(tmp_path) == 1
     assert len(list(tmp_path.iterdir())) == 2
 
 
 def test_summary_counts_faces_and_failures_by_status():
-    rows = [row("a", 0, n_faces=2), row("a", 1, n_faces=2),
-            row("b", status="no_face", n_faces=0),
-            row("c", status="unreadable", n_faces=0), row("d", status="unreadable", n_faces=0)]
+    rows = [
+        row("a", 0, n_faces=2),
+        row("a", 1, n_faces=2),
+        row("b", status="no_face", n_faces=0),
+        row("c", status="unreadable", n_faces=0),
+        row("d", status="unreadable", n_faces=0),
+    ]
     text, ok = pipeline.summarise(rows)
     assert text == "2 faces ok from 1 images; 3 failed: no_face 1, unreadable 2" and not ok
     assert pipeline.summarise(rows[:2]) == ("2 faces ok from 1 images", True)
@@ -278,7 +310,12 @@ def test_extract_turns_every_error_into_a_status(tmp_path):
     os.mkfifo(tmp_path / "pipe.jpg")
     (tmp_path / "x.jpg").write_text("text")
     opts = pipeline.BatchOptions(csv_path=tmp_path / "r.csv")
-    jobs = [pipeline._extract(0, inputs.InputItem(str(tmp_path / n), n), opts)
-            for n in ("pipe.jpg", "x.jpg", "missing.jpg")]
+    jobs = [
+        pipeline._extract(0, inputs.InputItem(str(tmp_path / n), n), opts)
+        for n in ("pipe.jpg", "x.jpg", "missing.jpg")
+    ]
     assert [(j.status, bool(j.reason)) for j in jobs] == [
-        ("skipped", True), ("unreadable", True), ("unreadable", True)]
+        ("skipped", True),
+        ("unreadable", True),
+        ("unreadable", True),
+    ]

@@ -3,6 +3,7 @@
 No timing is asserted here: the performance targets and numbers live in
 benchmarks/RESULTS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,15 +18,20 @@ from pixelfiq_lib.core import reference
 from pixelfiq_lib.core.backprop import pixel_quality_map
 
 
-def test_naive_and_fast_paths_agree_on_sface(sface, real_faces):
+def test_naive_and_fast_paths_agree_on_sface(sface, real_faces, threads):
     """Same masks -> same Q̂; one backward per chunk -> the same maps as one per image."""
     x = real_faces[:3]
     fast = pixel_quality_map(sface, x, n_passes=8, seed=5)
     naive = reference.naive_pixel_quality_map(sface, x, n_passes=8, seed=5)
     torch.testing.assert_close(naive.quality.q, fast.quality.q, rtol=0, atol=1e-5)
     torch.testing.assert_close(naive.quality.q_raw, fast.quality.q_raw, rtol=0, atol=1e-6)
-    torch.testing.assert_close(naive.plq, fast.plq, rtol=0, atol=1e-5)
-    torch.testing.assert_close(naive.grads, fast.grads, rtol=1e-4, atol=1e-5 * float(fast.grads.abs().max()))
+    # Maps in [0, 1] and gradients relative to their largest element: the two paths
+    # batch the body differently, so they agree to float32 rounding through the network
+    # (see test_backprop.test_batch_maps_equal_per_image_maps_on_sface).
+    torch.testing.assert_close(naive.plq, fast.plq, rtol=0, atol=1e-4)
+    torch.testing.assert_close(
+        naive.grads, fast.grads, rtol=0, atol=1e-4 * float(fast.grads.abs().max())
+    )
 
 
 def test_naive_path_is_exact_in_float64():
@@ -54,8 +60,18 @@ def test_fill_batch_repeats_the_faces_cyclically():
 
 
 def test_ratios_are_time_per_image_over_the_floor():
-    rows = [dict(model="m", device="cpu", batch=8, method=m, images_per_s=v, ratio_to_floor=None,
-                 peak_mem_mb=1.0) for m, v in (("forward_backward", 10.0), ("plq", 8.0), ("forward", 40.0))]
+    rows = [
+        dict(
+            model="m",
+            device="cpu",
+            batch=8,
+            method=m,
+            images_per_s=v,
+            ratio_to_floor=None,
+            peak_mem_mb=1.0,
+        )
+        for m, v in (("forward_backward", 10.0), ("plq", 8.0), ("forward", 40.0))
+    ]
     ratios = {r["method"]: r["ratio_to_floor"] for r in bench.add_ratios(rows)}
     assert ratios == pytest.approx({"forward_backward": 1.0, "plq": 1.25, "forward": 0.25})
 
@@ -70,9 +86,13 @@ def test_peak_memory_sees_a_torch_allocation():
 def test_every_method_runs_on_a_tiny_model():
     model = make_tiny_model(torch.float32, size=16)
     faces = torch.rand(2, 3, 16, 16) * 255
-    s = bench.BenchSettings(n_passes=4, repeats=1, ig_steps=3, occlusion_window=8, occlusion_stride=8)
+    s = bench.BenchSettings(
+        n_passes=4, repeats=1, ig_steps=3, occlusion_window=8, occlusion_stride=8
+    )
     rows = bench.bench_model(model, faces, [1, 3], list(bench.METHODS), s, log=lambda _: None)
-    assert [(r["batch"], r["method"]) for r in rows] == [(b, m) for b in (1, 3) for m in bench.METHODS]
+    assert [(r["batch"], r["method"]) for r in rows] == [
+        (b, m) for b in (1, 3) for m in bench.METHODS
+    ]
     assert all(r["images_per_s"] > 0 and r["ratio_to_floor"] > 0 for r in rows)
     per_image = [r for r in rows if r["method"] == "naive_plq"]
     assert per_image[0]["images_per_s"] == per_image[1]["images_per_s"]
@@ -83,15 +103,46 @@ def test_cli_writes_the_report(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "load_model", lambda name, device=None: model)
     parser = bench.add_cli_arguments(argparse.ArgumentParser())
     out = tmp_path / "bench.json"
-    args = parser.parse_args(["--out", str(out), "--models", "tiny", "--batches", "2", "--passes", "4",
-                              "--repeats", "1", "--device", "cpu",
-                              "--methods", "forward", "forward_backward", "plq"])
+    args = parser.parse_args(
+        [
+            "--out",
+            str(out),
+            "--models",
+            "tiny",
+            "--batches",
+            "2",
+            "--passes",
+            "4",
+            "--repeats",
+            "1",
+            "--device",
+            "cpu",
+            "--methods",
+            "forward",
+            "forward_backward",
+            "plq",
+        ]
+    )
     assert bench.run_cli(args) == 0
     report = json.loads(out.read_text())
-    assert set(report["machine"]) >= {"cpu", "gpu", "threads", "torch", "python", "date"}
+    assert set(report["machine"]) >= {
+        "cpu",
+        "gpu",
+        "torch_threads",
+        "versions",
+        "date",
+        "load_average",
+    }
     assert [r["method"] for r in report["results"]] == ["forward", "forward_backward", "plq"]
-    assert set(report["results"][0]) == {"model", "device", "batch", "method", "images_per_s",
-                                         "ratio_to_floor", "peak_mem_mb"}
+    assert set(report["results"][0]) == {
+        "model",
+        "device",
+        "batch",
+        "method",
+        "images_per_s",
+        "ratio_to_floor",
+        "peak_mem_mb",
+    }
 
 
 def test_interleaved_timing_calls_each_function_once_per_round_after_a_warm_up():

@@ -1,4 +1,5 @@
 """The registry's per-network constants follow the documented calibration rule."""
+
 from __future__ import annotations
 
 import pytest

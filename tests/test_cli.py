@@ -4,6 +4,7 @@ The folder holds real faces (crops of insightface's group photo and Tom Hanks, i
 encodings) and every kind of bad input a real folder has. Runs use SFace on the CPU
 with T=4 passes for speed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,14 +37,26 @@ NON_UTF8 = b"caf\xe9.jpg"
 LONG_NAME = "L" * 196 + ".jpg"
 #: relative name -> expected (status, number of faces); failures have 0 faces.
 EXPECTED = {
-    "a/face.jpg": ("ok", 1), "b/face.jpg": ("ok", 1), "b/Face2.JPG": ("ok", 1),
-    "tom.png": ("ok", 1), "group.jpg": ("ok", 6), "gray.jpg": ("ok", 1),
-    "palette.png": ("ok", 1), "rgba.png": ("ok", 1), "cmyk.jpg": ("ok", 1),
-    "png16.png": ("ok", 1), "exif_rotated.jpg": ("ok", 1), LONG_NAME: ("ok", 1),
+    "a/face.jpg": ("ok", 1),
+    "b/face.jpg": ("ok", 1),
+    "b/Face2.JPG": ("ok", 1),
+    "tom.png": ("ok", 1),
+    "group.jpg": ("ok", 6),
+    "gray.jpg": ("ok", 1),
+    "palette.png": ("ok", 1),
+    "rgba.png": ("ok", 1),
+    "cmyk.jpg": ("ok", 1),
+    "png16.png": ("ok", 1),
+    "exif_rotated.jpg": ("ok", 1),
+    LONG_NAME: ("ok", 1),
     os.fsdecode(NON_UTF8): ("ok", 1),
-    "empty.jpg": ("unreadable", 0), "truncated.jpg": ("unreadable", 0),
-    "truncated.png": ("unreadable", 0), "text.jpg": ("unreadable", 0),
-    "bomb.png": ("unreadable", 0), "tiny.png": ("too_small", 0), "noise.jpg": ("no_face", 0),
+    "empty.jpg": ("unreadable", 0),
+    "truncated.jpg": ("unreadable", 0),
+    "truncated.png": ("unreadable", 0),
+    "text.jpg": ("unreadable", 0),
+    "bomb.png": ("unreadable", 0),
+    "tiny.png": ("too_small", 0),
+    "noise.jpg": ("no_face", 0),
     "pipe.jpg": ("skipped", 0),
 }
 
@@ -51,6 +64,7 @@ EXPECTED = {
 # ---------------------------------------------------------------------------- fixtures
 def _png_header_bomb(side: int = 50_000) -> bytes:
     """A PNG whose header claims side x side RGB pixels, without any pixel data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = struct.pack(">I", zlib.crc32(kind + data))
         return struct.pack(">I", len(data)) + kind + data + crc
@@ -65,7 +79,7 @@ def _face_crops(group: np.ndarray, n: int = 3) -> list[Image.Image]:
     for face in detect_faces(group)[:n]:
         x, y, w, h = face.bbox
         x0, y0 = max(0, int(x - 0.6 * w)), max(0, int(y - 0.6 * h))
-        crops.append(Image.fromarray(group[y0:int(y + 1.6 * h), x0:int(x + 1.6 * w)]))
+        crops.append(Image.fromarray(group[y0 : int(y + 1.6 * h), x0 : int(x + 1.6 * w)]))
     return crops
 
 
@@ -124,8 +138,14 @@ def photo_dir(tmp_path_factory) -> Path:
 def run_cli(*args: str | os.PathLike, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``python -m pixelfiq_lib.cli ARGS`` with stderr not a terminal (no progress bar)."""
     cmd = [sys.executable, "-m", "pixelfiq_lib.cli", *map(os.fspath, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -136,8 +156,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 def by_input(rows: list[dict[str, str]], root: Path) -> dict[str, list[dict[str, str]]]:
     groups: dict[str, list[dict[str, str]]] = {}
     for row in rows:
-        name = os.path.relpath(row["source"], root) if "\\x" not in row["source"] \
+        name = (
+            os.path.relpath(row["source"], root)
+            if "\\x" not in row["source"]
             else os.fsdecode(NON_UTF8)
+        )
         groups.setdefault(name, []).append(row)
     return groups
 
@@ -203,24 +226,41 @@ def test_shards_together_equal_the_whole_run(explained, photo_dir, tmp_path, in_
     parts = []
     for i in (1, 2):  # in this process, to share one model load
         out = tmp_path / f"shard{i}"
-        assert in_process(["explain", str(photo_dir), "--out", str(out), "--shard", f"{i}/2",
-                           *PASSES]) == 1
+        assert (
+            in_process(["explain", str(photo_dir), "--out", str(out), "--shard", f"{i}/2", *PASSES])
+            == 1
+        )
         parts += read_rows(out / f"results-shard{i}of2.csv")
     key = lambda r: tuple(r.values())  # noqa: E731
     for a, b in zip(sorted(parts, key=key), sorted(rows, key=key)):
         assert a == b, {k: (a[k], b[k]) for k in a if a[k] != b[k]}
     assert len(parts) == len(rows)
     assert {p.name for p in (tmp_path / "shard1").glob("*.npy")}.isdisjoint(
-        p.name for p in (tmp_path / "shard2").glob("*.npy"))
+        p.name for p in (tmp_path / "shard2").glob("*.npy")
+    )
 
 
 def test_killed_run_resumes_to_an_identical_table(explained, photo_dir, tmp_path):
     _, base_out, _ = explained
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "pixelfiq_lib.cli", "explain", str(photo_dir),
-           "--out", str(out), "--batch-size", "1", *PASSES]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "pixelfiq_lib.cli",
+        "explain",
+        str(photo_dir),
+        "--out",
+        str(out),
+        "--batch-size",
+        "1",
+        *PASSES,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     table = out / "results.csv"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
@@ -244,8 +284,17 @@ def test_killed_run_resumes_to_an_identical_table(explained, photo_dir, tmp_path
 
 def test_quality_explicit_files_globs_and_largest_face(photo_dir, tmp_path):
     pattern = str(photo_dir / "b" / "*.[jJ]*")  # quoted: expanded by pixelfiq, not the shell
-    proc = run_cli("quality", photo_dir / "notes.txt", pattern, photo_dir / "group.jpg",
-                   "--faces", "largest", "--out", tmp_path / "q.csv", *PASSES)
+    proc = run_cli(
+        "quality",
+        photo_dir / "notes.txt",
+        pattern,
+        photo_dir / "group.jpg",
+        "--faces",
+        "largest",
+        "--out",
+        tmp_path / "q.csv",
+        *PASSES,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     rows = read_rows(tmp_path / "q.csv")
     groups = by_input(rows, photo_dir)
@@ -255,21 +304,24 @@ def test_quality_explicit_files_globs_and_largest_face(photo_dir, tmp_path):
     assert all(r["map_file"] == "" for r in rows) and not list(tmp_path.glob("*.npy"))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["explain", "nowhere/*.jpg", "--out", "o"], "no such file"),
-    (["quality", "missing.jpg"], "no such file"),
-    (["quality", ".", "--shard", "3/2"], "--shard"),
-    (["quality", ".", "--shard", "0/2"], "--shard"),
-    (["quality", ".", "--shard", "a/b"], "--shard"),
-    (["quality", ".", "--passes", "1"], "--passes"),
-    (["quality", ".", "--batch-size", "0"], "--batch-size"),
-    (["explain", "."], "--out"),
-    (["quality", "empty"], "no image files"),
-    (["quality", "face.png", "--model", "nonet"], "unknown model"),
-    (["quality", "face.png", "--device", "nodevice"], "--device"),
-    (["quality", "face.png", "--resume"], "--resume needs --out"),
-    (["frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["explain", "nowhere/*.jpg", "--out", "o"], "no such file"),
+        (["quality", "missing.jpg"], "no such file"),
+        (["quality", ".", "--shard", "3/2"], "--shard"),
+        (["quality", ".", "--shard", "0/2"], "--shard"),
+        (["quality", ".", "--shard", "a/b"], "--shard"),
+        (["quality", ".", "--passes", "1"], "--passes"),
+        (["quality", ".", "--batch-size", "0"], "--batch-size"),
+        (["explain", "."], "--out"),
+        (["quality", "empty"], "no image files"),
+        (["quality", "face.png", "--model", "nonet"], "unknown model"),
+        (["quality", "face.png", "--device", "nodevice"], "--device"),
+        (["quality", "face.png", "--resume"], "--resume needs --out"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_arguments_exit_2_with_a_message(in_process, tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "face.png").write_bytes(b"")

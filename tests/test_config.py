@@ -1,4 +1,5 @@
 """Configuration: FAST mode, paths, device choice and the notebook set-up."""
+
 from __future__ import annotations
 
 import numpy as np

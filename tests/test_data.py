@@ -120,9 +120,7 @@ def test_gradient_gives_no_face_error():
 
 
 def test_tiny_faces_are_too_small(t1):
-    small = cv2.resize(
-        t1, (320, 221), interpolation=cv2.INTER_AREA
-    )  # faces ~25 px wide
+    small = cv2.resize(t1, (320, 221), interpolation=cv2.INTER_AREA)  # faces ~25 px wide
     assert len(data.detect_faces(small)) >= 1
     with pytest.raises(errors.FaceTooSmallError):
         data.extract_faces(small)
@@ -149,8 +147,8 @@ def test_exif_orientation_gives_upright_detection(t1, tag, stored_as, tmp_path):
     ref = data.detect_faces(data.load_image(_encode(upright, "JPEG", quality=95)))
     got = data.detect_faces(img)
     assert len(got) == len(ref) == 6
-    ref_l = sorted((f.landmarks for f in ref), key=lambda l: l[0, 0])
-    got_l = sorted((f.landmarks for f in got), key=lambda l: l[0, 0])
+    ref_l = sorted((f.landmarks for f in ref), key=lambda lm: lm[0, 0])
+    got_l = sorted((f.landmarks for f in got), key=lambda lm: lm[0, 0])
     assert max(np.abs(a - b).max() for a, b in zip(ref_l, got_l)) < 3.0
 
 
@@ -158,18 +156,14 @@ def test_exif_orientation_gives_upright_detection(t1, tag, stored_as, tmp_path):
 def test_alignment_maps_landmarks_onto_template():
     """Dots drawn on a rotated, scaled, shifted template land on the template."""
     angle, scale, shift = np.deg2rad(25.0), 2.3, np.array([140.0, 90.0])
-    rot = scale * np.array(
-        [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
-    )
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     lmk = (T.astype(np.float64) @ rot.T + shift).astype(np.float32)
     canvas = np.zeros((480, 520, 3), np.uint8)
     for x, y in lmk:
         cv2.circle(canvas, (round(float(x)), round(float(y))), 6, (255, 255, 255), -1)
     crop = data.align_face(canvas, lmk)
     assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
-    n, _lab, _, cent = cv2.connectedComponentsWithStats(
-        (crop[:, :, 0] > 127).astype(np.uint8)
-    )
+    n, _lab, _, cent = cv2.connectedComponentsWithStats((crop[:, :, 0] > 127).astype(np.uint8))
     assert n == 6  # background + 5 dots
     found = sorted(cent[1:], key=lambda c: (round(c[1] / 10), c[0]))
     want = sorted(T, key=lambda c: (round(c[1] / 10), c[0]))
@@ -211,17 +205,14 @@ def test_paper_faces_are_rgb():
     faces = data.paper_faces()
     assert set(faces) == {"cap", "mask"}
     for f in faces.values():
-        assert (
-            f.image.shape == (112, 112, 3)
-            and f.image.dtype == np.uint8
-            and f.face is None
-        )
+        assert f.image.shape == (112, 112, 3) and f.image.dtype == np.uint8 and f.face is None
 
 
-def test_shared_data_missing_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setenv("PIXELFIQ_SHARED", str(tmp_path / "nowhere"))
-    with pytest.raises(errors.DataNotFoundError, match="PIXELFIQ_SHARED"):
+def test_missing_data_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PIXELFIQ_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(errors.DataNotFoundError, match="PIXELFIQ_DATA"):
         data.bbt_faces()
+    monkeypatch.setenv("PIXELFIQ_SHARED", str(tmp_path / "nowhere"))
     with pytest.raises(errors.DataNotFoundError):
         data.paper_faces()
 
@@ -244,9 +235,7 @@ def _bad_files(tmp, t1_small: np.ndarray) -> dict[str, object]:
     files["trunc_png"].write_bytes(png[: len(png) // 2])
     files["text"].write_text("this is not an image\n")
     files["bomb"].write_bytes(_png_header(50_000, 50_000))
-    files["over_limit"].write_bytes(
-        _png_header(8_000, 7_000)
-    )  # 56 MP, below Pillow's limit
+    files["over_limit"].write_bytes(_png_header(8_000, 7_000))  # 56 MP, below Pillow's limit
     return files
 
 
@@ -286,9 +275,7 @@ def test_bad_arrays_raise_image_load_error(arr):
         data.load_image(arr)
 
 
-@pytest.mark.parametrize(
-    "obj", [None, 3, b"", bytearray(b"\x00\x01"), torch.zeros(3, 4, 4)]
-)
+@pytest.mark.parametrize("obj", [None, 3, b"", bytearray(b"\x00\x01"), torch.zeros(3, 4, 4)])
 def test_bad_objects_raise_image_load_error(obj):
     with pytest.raises(errors.ImageLoadError):
         data.load_image(obj)
@@ -305,13 +292,9 @@ def test_grey_palette_and_16bit_files_load_as_rgb(rgb):
     grey = rgb[:, :, 0]
     assert np.array_equal(data.load_image(_encode(grey, "PNG")), np.dstack([grey] * 3))
     pal = Image.fromarray(rgb).convert("P")
-    assert np.array_equal(
-        data.load_image(_encode(pal, "PNG")), np.asarray(pal.convert("RGB"))
-    )
+    assert np.array_equal(data.load_image(_encode(pal, "PNG")), np.asarray(pal.convert("RGB")))
     grey16 = grey.astype(np.uint16) * 257
-    assert np.array_equal(
-        data.load_image(_encode(grey16, "PNG")), np.dstack([grey] * 3)
-    )
+    assert np.array_equal(data.load_image(_encode(grey16, "PNG")), np.dstack([grey] * 3))
     _, rgb16 = cv2.imencode(".png", (rgb.astype(np.uint16) * 257)[:, :, ::-1])
     assert np.array_equal(data.load_image(rgb16.tobytes()), rgb)
 
@@ -322,12 +305,8 @@ def test_alpha_is_composited_on_black(rgb):
     want = ((rgb.astype(np.uint16) * 128 + 127) // 255).astype(np.uint8)
     assert np.array_equal(data.load_image(_encode(rgba, "PNG")), want)
     assert np.array_equal(data.load_image(rgba), want)
-    la = Image.fromarray(
-        np.dstack([rgb[:, :, 0], np.full(rgb.shape[:2], 255, np.uint8)]), "LA"
-    )
-    assert np.array_equal(
-        data.load_image(_encode(la, "PNG")), np.dstack([rgb[:, :, 0]] * 3)
-    )
+    la = Image.fromarray(np.dstack([rgb[:, :, 0], np.full(rgb.shape[:2], 255, np.uint8)]), "LA")
+    assert np.array_equal(data.load_image(_encode(la, "PNG")), np.dstack([rgb[:, :, 0]] * 3))
 
 
 def test_cmyk_jpeg_loads_as_rgb():
@@ -395,9 +374,7 @@ _DTYPES = st.sampled_from(
         np.complex64,
     ]
 )
-_ARRAYS = hnp.arrays(
-    _DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=40)
-)
+_ARRAYS = hnp.arrays(_DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=40))
 
 
 def _check_image_result(fn, *args, **kw):
@@ -424,9 +401,7 @@ def test_fuzz_random_bytes(prefix, body):
     fmt=st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]),
 )
 def test_fuzz_damaged_real_files(cut, flips, fmt):
-    raw = bytearray(
-        _encode(np.random.default_rng(1).integers(0, 256, (20, 24, 3), np.uint8), fmt)
-    )
+    raw = bytearray(_encode(np.random.default_rng(1).integers(0, 256, (20, 24, 3), np.uint8), fmt))
     for pos in flips:
         raw[pos % len(raw)] ^= 0xA5
     raw = bytes(raw[: max(1, int(len(raw) * cut))])

@@ -1,4 +1,5 @@
 """EDC / pAUC: hand-computed tiny cases, limiting cases, validation (numpy only)."""
+
 from __future__ import annotations
 
 import time
@@ -86,7 +87,11 @@ def test_fixed_fnm_edc_by_hand_with_ties() -> None:
     np.testing.assert_allclose(curve.discard_fraction, [0, 2 / 6, 3 / 6, 5 / 6, 1])
     np.testing.assert_allclose(curve.error, [3 / 6, 2 / 4, 1 / 3, 0, 0])
     assert (curve.variant, curve.error_type, curve.fmr, curve.starting_fnmr) == (
-        "fixed", "fnmr", 0.2, None)
+        "fixed",
+        "fnmr",
+        0.2,
+        None,
+    )
 
 
 def test_fixed_fm_edc_by_hand() -> None:
@@ -169,7 +174,7 @@ def test_recalibrated_matches_step_by_step_recomputation() -> None:
         order = np.argsort(q, kind="stable")
         tau = None
         for x, err, t in zip(curve.discard_fraction, curve.error, curve.threshold):
-            kept = order[round(x * n):]
+            kept = order[round(x * n) :]
             imp, gen = s[kept][~g[kept]], s[kept][g[kept]]
             if imp.size:  # none left: the last threshold is kept
                 tau = threshold_for_fmr(imp, fmr)
@@ -184,7 +189,7 @@ def test_recalibrated_keeps_fmr_at_target() -> None:
     fixed = edc_curve(s, g, q, fmr=1e-2)
     order = np.argsort(q, kind="stable")
     for x, t in zip(recal.discard_fraction[::500], recal.threshold[::500]):
-        kept = order[round(x * s.size):]
+        kept = order[round(x * s.size) :]
         imp = s[kept][~g[kept]]
         if imp.size >= 1000:
             assert 1e-2 - 1 / imp.size < np.mean(imp >= t) <= 1e-2
@@ -192,8 +197,16 @@ def test_recalibrated_keeps_fmr_at_target() -> None:
 
 
 # ---------------------------------------------------------------- pAUC
-FIVE = EDCCurve(np.array([0, 0.1, 0.25, 0.5, 1.0]), np.array([0.4, 0.3, 0.2, 0.1, 0.0]),
-                0.0, "fixed", 1e-3, None, "fnmr", 20)
+FIVE = EDCCurve(
+    np.array([0, 0.1, 0.25, 0.5, 1.0]),
+    np.array([0.4, 0.3, 0.2, 0.1, 0.0]),
+    0.0,
+    "fixed",
+    1e-3,
+    None,
+    "fnmr",
+    20,
+)
 
 
 def test_pauc_by_hand() -> None:
@@ -234,25 +247,30 @@ def test_plot_edc_is_headless_and_labelled() -> None:
 
 
 # ---------------------------------------------------------------- validation and speed
-@pytest.mark.parametrize("kwargs, match", [
-    ({"scores": [0.1, 0.2]}, "lengths differ"),
-    ({"scores": [0.1, np.nan, 0.3]}, "NaN"),
-    ({"pair_q": [0.1, np.inf, 0.3]}, "pair_q.*NaN/inf"),
-    ({"scores": [], "is_genuine": [], "pair_q": []}, "non-empty"),
-    ({"is_genuine": [True, True, True]}, "no impostor"),
-    ({"is_genuine": [False, False, False]}, "no genuine"),
-    ({"is_genuine": [0, 2, 1]}, "booleans"),
-    ({"variant": "iso"}, "variant must be"),
-    ({"fmr": 1.5}, r"fmr must be a rate in \[0, 1\]"),
-    ({"variant": "recalibrated", "error": "fmr"}, "error='fnmr'"),
-    ({"variant": "recalibrated", "starting_fnmr": 0.1}, "starting_fnmr only"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"scores": [0.1, 0.2]}, "lengths differ"),
+        ({"scores": [0.1, np.nan, 0.3]}, "NaN"),
+        ({"pair_q": [0.1, np.inf, 0.3]}, "pair_q.*NaN/inf"),
+        ({"scores": [], "is_genuine": [], "pair_q": []}, "non-empty"),
+        ({"is_genuine": [True, True, True]}, "no impostor"),
+        ({"is_genuine": [False, False, False]}, "no genuine"),
+        ({"is_genuine": [0, 2, 1]}, "booleans"),
+        ({"variant": "iso"}, "variant must be"),
+        ({"fmr": 1.5}, r"fmr must be a rate in \[0, 1\]"),
+        ({"variant": "recalibrated", "error": "fmr"}, "error='fnmr'"),
+        ({"variant": "recalibrated", "starting_fnmr": 0.1}, "starting_fnmr only"),
+    ],
+)
 def test_edc_curve_validates_inputs(kwargs: dict, match: str) -> None:
-    args = {"scores": [0.1, 0.5, 0.9], "is_genuine": [True, False, True],
-            "pair_q": [0.3, 0.2, 0.1]} | kwargs
+    args = {
+        "scores": [0.1, 0.5, 0.9],
+        "is_genuine": [True, False, True],
+        "pair_q": [0.3, 0.2, 0.1],
+    } | kwargs
     with pytest.raises(ValueError, match=match) as info:
-        edc_curve(args.pop("scores"), args.pop("is_genuine"), args.pop("pair_q"),
-                  **args)
+        edc_curve(args.pop("scores"), args.pop("is_genuine"), args.pop("pair_q"), **args)
     assert isinstance(info.value, EDCInputError)
 
 

@@ -1,4 +1,5 @@
 """Evaluation toolkit: degradations, verification sanity, the paper's experiments, the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,8 @@ from pixelfiq_lib.evaluation import (
 
 NEEDS_BBT = pytest.mark.skipif(
     config.bbt_dir() is None,
-    reason="shared/data/bbt not found (set PIXELFIQ_SHARED to the folder holding data/bbt)")
+    reason="shared/data/bbt not found (set PIXELFIQ_SHARED to the folder holding data/bbt)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,25 +62,37 @@ def test_degrade_is_deterministic_and_keeps_format(face, kind):
 
 @pytest.mark.parametrize("kind", sorted(perturbations.DEGRADATIONS))
 def test_degrade_distance_grows_with_strength(face, kind):
-    mse = [np.mean((perturbations.degrade(face, kind, s, np.random.default_rng(3)).astype(float) - face) ** 2)
-           for s in perturbations.STRENGTHS]
+    mse = [
+        np.mean(
+            (perturbations.degrade(face, kind, s, np.random.default_rng(3)).astype(float) - face)
+            ** 2
+        )
+        for s in perturbations.STRENGTHS
+    ]
     assert mse[0] < mse[1] < mse[2], mse
 
 
 def test_blur_and_downscale_lower_sharpness_monotonically(face):
     for kind in ("blur", "downscale"):
         sharp = [perturbations.laplacian_variance(face)] + [
-            perturbations.laplacian_variance(perturbations.degrade(face, kind, s, np.random.default_rng(0)))
-            for s in perturbations.STRENGTHS]
+            perturbations.laplacian_variance(
+                perturbations.degrade(face, kind, s, np.random.default_rng(0))
+            )
+            for s in perturbations.STRENGTHS
+        ]
         assert all(x > y for x, y in zip(sharp, sharp[1:])), (kind, sharp)
 
 
 def test_low_light_darkens_and_noise_adds_spread(face):
     rng = lambda: np.random.default_rng(0)  # noqa: E731
-    means = [perturbations.degrade(face, "low_light", s, rng()).mean() for s in perturbations.STRENGTHS]
+    means = [
+        perturbations.degrade(face, "low_light", s, rng()).mean() for s in perturbations.STRENGTHS
+    ]
     assert face.mean() > means[0] > means[1] > means[2]
-    resid = [np.std(perturbations.degrade(face, "noise", s, rng()).astype(float) - face)
-             for s in perturbations.STRENGTHS]
+    resid = [
+        np.std(perturbations.degrade(face, "noise", s, rng()).astype(float) - face)
+        for s in perturbations.STRENGTHS
+    ]
     assert resid[0] < resid[1] < resid[2]
 
 
@@ -87,7 +101,7 @@ def test_degrade_refuses_bad_input(face):
         perturbations.degrade(face, "fog", 1, np.random.default_rng(0))
     with pytest.raises(errors.InvalidArgumentError):
         perturbations.degrade(face, "blur", 4, np.random.default_rng(0))
-    with pytest.raises(errors.InvalidArgumentError):
+    with pytest.raises(errors.InvalidImageError):
         perturbations.degrade(face[:, :, 0], "blur", 1, np.random.default_rng(0))
 
 
@@ -102,8 +116,10 @@ def test_all_pairs_cap_is_a_seeded_sample():
 
 
 def test_read_pairs_file_lfw_format(tmp_path):
-    files = {"ann": [tmp_path / "ann" / f"ann_{i:04d}.jpg" for i in (1, 2)],
-             "bob": [tmp_path / "bob" / "bob_0001.jpg"]}
+    files = {
+        "ann": [tmp_path / "ann" / f"ann_{i:04d}.jpg" for i in (1, 2)],
+        "bob": [tmp_path / "bob" / "bob_0001.jpg"],
+    }
     (tmp_path / "pairs.txt").write_text("1\t2\nann\t1\t2\nann\t1\tbob\t1\nann\t1\tzed\t1\n")
     pairs = benchmark_set.read_pairs_file(tmp_path / "pairs.txt", files)
     assert pairs == [(files["ann"][0], files["ann"][1]), (files["ann"][0], files["bob"][0])]
@@ -171,11 +187,17 @@ def test_yaw_proxy_is_zero_for_the_template_and_signed_by_the_nose():
 
     assert abs(perturbations.yaw_proxy(ARCFACE_TEMPLATE)) < 0.01
     iod = float(np.linalg.norm(ARCFACE_TEMPLATE[1] - ARCFACE_TEMPLATE[0]))
-    right, left = perturbations.yaw_proxy(_moved_nose(10.0)), perturbations.yaw_proxy(_moved_nose(-10.0))
+    right, left = (
+        perturbations.yaw_proxy(_moved_nose(10.0)),
+        perturbations.yaw_proxy(_moved_nose(-10.0)),
+    )
     assert right > 0 > left
     assert right == pytest.approx(10.0 / iod, abs=0.01)
     assert left == pytest.approx(-right, abs=0.01)
-    assert abs(right) >= perturbations.TURNED_YAW and abs(perturbations.yaw_proxy(_moved_nose(2.0))) < perturbations.FRONTAL_YAW
+    assert (
+        abs(right) >= perturbations.TURNED_YAW
+        and abs(perturbations.yaw_proxy(_moved_nose(2.0))) < perturbations.FRONTAL_YAW
+    )
 
 
 def test_yaw_proxy_ignores_position_scale_and_roll_and_flips_with_a_mirror():
@@ -209,7 +231,7 @@ def test_verification_sanity_on_bbt(sface):
 @NEEDS_BBT
 def test_probe_copies_make_failures_and_cover_every_degradation():
     bset = benchmark_set.build_benchmark(config.bbt_dir(), seed=0, copies=3)
-    kinds = {(s.kind, s.strength) for s in bset.samples[bset.n_originals:]}
+    kinds = {(s.kind, s.strength) for s in bset.samples[bset.n_originals :]}
     assert len(kinds) == len(perturbations.DEGRADATIONS) * len(perturbations.STRENGTHS)
     assert len(bset.idx_a) == 4 * 780 and bset.is_genuine.sum() == 4 * 80
     assert (bset.idx_a < bset.n_originals).all()
@@ -257,11 +279,13 @@ def test_verification_benchmark_counts_and_scores_on_a_tiny_folder(sface, tiny_i
     assert 0.0 <= s["roc_auc"] <= 1.0 and 0.0 <= s["fnmr_at_fmr_1e-3"] <= 1.0
 
     assert set(ver["quality"]) == set(verification.QUALITY_METHODS)
-    assert all(v.shape == (len(bset.samples),) and np.isfinite(v).all()
-               for v in ver["quality"].values())
+    assert all(
+        v.shape == (len(bset.samples),) and np.isfinite(v).all() for v in ver["quality"].values()
+    )
     assert len(ver["edc"]) == len(verification.EDC_SETTINGS) * len(verification.QUALITY_METHODS)
-    assert set(ver["curves"]) == {(k, m) for k in range(len(verification.EDC_SETTINGS))
-                                  for m in verification.QUALITY_METHODS}
+    assert set(ver["curves"]) == {
+        (k, m) for k in range(len(verification.EDC_SETTINGS)) for m in verification.QUALITY_METHODS
+    }
     probes = ver["probes"]
     assert sum(r["n_probes"] for r in probes) == len(bset.samples)
     assert sum(r["n_genuine"] for r in probes) == s["n_genuine"]
@@ -323,15 +347,33 @@ def test_paper_experiment_functions_return_documented_keys(sface, good_faces):
     faces, kw = good_faces[:2], dict(seed=0, n_passes=8)
     sq = experiments.square_experiment(sface, faces, sides=(20,), **kw)
     assert set(sq) == {"n_faces", "seed", "n_passes", "base", "by_side"}
-    for key in ("side", "q_mean", "q_std", "delta_q_mean", "frac_q_drop",
-                "frac_lower_than_rest_image", "frac_lower_than_rest_face",
-                "frac_lower_than_unmodified"):
+    for key in (
+        "side",
+        "q_mean",
+        "q_std",
+        "delta_q_mean",
+        "frac_q_drop",
+        "frac_lower_than_rest_image",
+        "frac_lower_than_rest_face",
+        "frac_lower_than_unmodified",
+    ):
         assert key in sq["by_side"][0]
-    inp = experiments.inpainting_experiment(sface, faces, known_regions=[perturbations.sunglasses_region()] * 2, **kw)
-    assert {"before", "lowest", "random", "frac_lowest_beats_random", "window_on_occluder_mean",
-            "oracle"} <= set(inp)
+    inp = experiments.inpainting_experiment(
+        sface, faces, known_regions=[perturbations.sunglasses_region()] * 2, **kw
+    )
+    assert {
+        "before",
+        "lowest",
+        "random",
+        "frac_lowest_beats_random",
+        "window_on_occluder_mean",
+        "oracle",
+    } <= set(inp)
     dist = experiments.disturbance_experiment(sface, faces, turned=None, **kw)
-    assert set(dist) == {"clean", *perturbations.DISTURBANCES, "head_turn"} and "skipped" in dist["head_turn"]
+    assert (
+        set(dist) == {"clean", *perturbations.DISTURBANCES, "head_turn"}
+        and "skipped" in dist["head_turn"]
+    )
     assert set(dist["sunglasses"]["regions"]) >= {"left_eye", "mouth", "background"}
     json.dumps(report._plain({"sq": sq, "inp": inp, "dist": dist}), allow_nan=False)
 
@@ -344,7 +386,11 @@ def test_disturbances_change_their_region_only(face):
     tex = perturbations.mask_textures()["mask_blue"]
     assert (perturbations.disturb(face, "real_mask", tex) != face).any()
     box = experiments.lowest_window(np.random.default_rng(0).random((112, 112)), 24)
-    assert box[2] - box[0] == 24 and perturbations.FACE_BOX[0] <= box[0] and box[3] <= perturbations.FACE_BOX[3]
+    assert (
+        box[2] - box[0] == 24
+        and perturbations.FACE_BOX[0] <= box[0]
+        and box[3] <= perturbations.FACE_BOX[3]
+    )
 
 
 # ---------------------------------------------------------------- faithfulness
@@ -355,8 +401,9 @@ FAITH_STEPS, FAITH_METHODS = 3, ("plq", "random")
 def faith(sface, sample_images):
     """faithfulness_curves of PLQ and the random map on two faces, tiny settings."""
     faces = sample_images[:2]
-    return faces, faithfulness.faithfulness_curves(sface, faces, methods=FAITH_METHODS, steps=FAITH_STEPS,
-                                         n_passes=4, seed=0, fast=True)
+    return faces, faithfulness.faithfulness_curves(
+        sface, faces, methods=FAITH_METHODS, steps=FAITH_STEPS, n_passes=4, seed=0, fast=True
+    )
 
 
 def test_faithfulness_curves_shapes_ranges_and_records(sface, faith):
@@ -366,7 +413,10 @@ def test_faithfulness_curves_shapes_ranges_and_records(sface, faith):
     assert all(v > 0 for v in seconds.values())
     for trio in curves.values():
         assert [(c.kind, c.order) for c in trio] == [
-            ("deletion", "low_first"), ("deletion", "high_first"), ("insertion", "high_first")]
+            ("deletion", "low_first"),
+            ("deletion", "high_first"),
+            ("insertion", "high_first"),
+        ]
         for c in trio:
             frac = c.fractions.cpu().numpy()
             assert frac.shape == (steps + 1,) and frac[0] == 0 and frac[-1] == pytest.approx(1)
@@ -387,22 +437,29 @@ def test_faithfulness_curves_shapes_ranges_and_records(sface, faith):
 
     assert len(records) == len(FAITH_METHODS) * 3 * 2
     assert {r["metric"] for r in records} == {
-        f"{stem}_{t}" for stem in ("deletion_auc_low_first", "deletion_auc_high_first",
-                                   "insertion_auc") for t in ("quality", "cosine")}
+        f"{stem}_{t}"
+        for stem in ("deletion_auc_low_first", "deletion_auc_high_first", "insertion_auc")
+        for t in ("quality", "cosine")
+    }
     assert all(r["n"] == n and r["model"] == sface.name for r in records)
     by_key = {(r["map_method"], r["metric"]): r["mean"] for r in records}
     for name, (low, high, ins) in curves.items():
-        for metric, auc in (("deletion_auc_low_first_cosine", low.auc_cosine),
-                            ("deletion_auc_high_first_quality", high.auc_quality),
-                            ("insertion_auc_cosine", ins.auc_cosine)):
+        for metric, auc in (
+            ("deletion_auc_low_first_cosine", low.auc_cosine),
+            ("deletion_auc_high_first_quality", high.auc_quality),
+            ("insertion_auc_cosine", ins.auc_cosine),
+        ):
             assert by_key[(name, metric)] == pytest.approx(float(auc.mean()), rel=1e-5)
 
 
 def test_faithfulness_curves_plq_beats_chance_on_cosine(faith):
     _, (records, _, _) = faith
     auc = {(r["map_method"], r["metric"]): r["mean"] for r in records}
-    low, high, ins = (("deletion_auc_low_first_cosine", "deletion_auc_high_first_cosine",
-                       "insertion_auc_cosine"))
+    low, high, ins = (
+        "deletion_auc_low_first_cosine",
+        "deletion_auc_high_first_cosine",
+        "insertion_auc_cosine",
+    )
     assert auc[("plq", low)] > auc[("random", low)]
     assert auc[("plq", high)] < auc[("random", high)]
     assert auc[("plq", ins)] > auc[("random", ins)]
@@ -419,21 +476,48 @@ def test_evaluate_cli_end_to_end(tmp_path):
         for src in sorted((config.bbt_dir() / name).glob("*.png"))[:3]:
             (data / name / src.name).write_bytes(src.read_bytes())
     out = tmp_path / "out"
-    argv = ["evaluate", "--data", str(data), "--out", str(out), "--fast", "--model", "sface",
-            "--passes", "8", "--paper-faces", "2", "--faith-faces", "1", "--faith-steps", "2",
-            "--quiet"]
+    argv = [
+        "evaluate",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--fast",
+        "--model",
+        "sface",
+        "--passes",
+        "8",
+        "--paper-faces",
+        "2",
+        "--faith-faces",
+        "1",
+        "--faith-steps",
+        "2",
+        "--quiet",
+    ]
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
-    assert {"meta", "verification", "probes", "edc", "faithfulness",
-            "paper_experiments"} <= set(res)
+    assert {"meta", "verification", "probes", "edc", "faithfulness", "paper_experiments"} <= set(
+        res
+    )
     assert res["meta"]["n_images"] == 6 and res["meta"]["n_identities"] == 2
-    edc_keys = {"quality_method", "model", "variant", "fmr", "starting_fnmr", "pauc_0.2",
-                "pauc_0.3", "pauc_0.2_minus_best", "pauc_0.3_minus_best"}
+    edc_keys = {
+        "quality_method",
+        "model",
+        "variant",
+        "fmr",
+        "starting_fnmr",
+        "pauc_0.2",
+        "pauc_0.3",
+        "pauc_0.2_minus_best",
+        "pauc_0.3_minus_best",
+    }
     assert all(edc_keys <= set(r) for r in res["edc"])
     assert {r["quality_method"] for r in res["edc"]} == set(verification.QUALITY_METHODS)
     assert {r["variant"] for r in res["edc"]} == {"fixed", "recalibrated"}
-    assert all({"map_method", "model", "metric", "mean", "std", "n"} <= set(r)
-               for r in res["faithfulness"])
+    assert all(
+        {"map_method", "model", "metric", "mean", "std", "n"} <= set(r) for r in res["faithfulness"]
+    )
     assert {"plq", "random", "gradcam"} <= {r["map_method"] for r in res["faithfulness"]}
     assert {"squares", "inpainting", "disturbances"} <= set(res["paper_experiments"]["sface"])
     assert len(list(out.glob("edc_sface_*.png"))) == 3 and (out / "edc.md").is_file()

@@ -1,4 +1,5 @@
 """Map methods, deletion/insertion curves and the faithfulness table, on SFace."""
+
 from __future__ import annotations
 
 import cv2
@@ -29,8 +30,9 @@ def faces(real_faces) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def maps(sface, faces) -> dict[str, torch.Tensor]:
-    return {name: fn(sface, faces, **SMALL.get(name, {}))
-            for name, fn in core_maps.MAP_METHODS.items()}
+    return {
+        name: fn(sface, faces, **SMALL.get(name, {})) for name, fn in core_maps.MAP_METHODS.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +50,16 @@ def cosine_to(sface, images, ref) -> torch.Tensor:
 
 
 def test_every_method_gives_finite_maps(maps, faces):
-    assert set(maps) == {"plq", "plq_quality_gradient", "random", "perturbation",
-                         "saliency", "integrated_gradients", "occlusion", "gradcam"}
+    assert set(maps) == {
+        "plq",
+        "plq_quality_gradient",
+        "random",
+        "perturbation",
+        "saliency",
+        "integrated_gradients",
+        "occlusion",
+        "gradcam",
+    }
     for name, m in maps.items():
         assert m.shape == (len(faces), 112, 112) and m.dtype == torch.float32, name
         assert torch.isfinite(m).all(), name
@@ -139,8 +149,9 @@ def test_gradcam_matches_a_manual_grad_cam(sface, faces, maps, ref):
     assert layer is sface.body.net.conv_14_relu
     acts = []
     hook = layer.register_forward_hook(lambda m, i, o: acts.append(o))
-    out = baselines.similarity(baselines.RawEmbedding(sface)(faces.clone().requires_grad_(True)),
-                        ref, "dot")
+    out = baselines.similarity(
+        baselines.RawEmbedding(sface)(faces.clone().requires_grad_(True)), ref, "dot"
+    )
     hook.remove()
     (grads,) = torch.autograd.grad(out.sum(), acts[0])
     cam = (grads.mean((2, 3), keepdim=True) * acts[0]).sum(1).clamp_min(0)
@@ -200,8 +211,9 @@ def test_inpaint_fill(sface, faces):
     assert out.shape == (4, 3, 112, 112)
     # the first window is the top-left quarter; the rest is untouched
     assert torch.equal(out[0][:, 60:, 60:], faces[0][:, 60:, 60:])
-    pm = core_maps.perturbation_map(sface, faces[:1], window=56, stride=56, fill="inpaint",
-                             n_passes=N_PASSES)
+    pm = core_maps.perturbation_map(
+        sface, faces[:1], window=56, stride=56, fill="inpaint", n_passes=N_PASSES
+    )
     assert pm.shape == (1, 112, 112) and torch.isfinite(pm).all()
 
 

@@ -47,9 +47,7 @@ PARITY_ATOL = 1e-4
 
 
 def _insightface_image(name: str) -> np.ndarray:
-    path = Path(
-        str(importlib.resources.files("insightface").joinpath("data", "images", name))
-    )
+    path = Path(str(importlib.resources.files("insightface").joinpath("data", "images", name)))
     img = cv2.imread(str(path))
     assert img is not None, f"cannot read {path}"
     return img
@@ -61,9 +59,7 @@ def _l2(a: np.ndarray) -> np.ndarray:
 
 def _ort_session(path_or_bytes: str | bytes) -> ort.InferenceSession:
     opts = ort.SessionOptions()
-    opts.log_severity_level = (
-        3  # the SFace file makes onnxruntime warn about every initialiser
-    )
+    opts.log_severity_level = 3  # the SFace file makes onnxruntime warn about every initialiser
     return ort.InferenceSession(path_or_bytes, opts, providers=["CPUExecutionProvider"])
 
 
@@ -90,7 +86,8 @@ def sface() -> base.FRModel:
 def mobilefacenet() -> base.FRModel:
     if not registry.MODELS["mobilefacenet"].is_ready():
         pytest.skip(
-            "MobileFaceNet is not fetched on this machine: run `pixelfiq models fetch mobilefacenet`"
+            "MobileFaceNet is not fetched on this machine: "
+            "run `pixelfiq models fetch mobilefacenet`"
         )
     return registry.load_model("mobilefacenet", "cpu")
 
@@ -132,20 +129,14 @@ def test_sface_shapes(sface: base.FRModel, faces: torch.Tensor) -> None:
     assert feat.shape == (2, 1024 * 7 * 7) and feat.dtype == torch.float32
     assert raw.shape == (2, 128)
     torch.testing.assert_close(emb.norm(dim=1), torch.ones(2))
-    assert isinstance(sface.head.pre_fc1, nn.Linear) and isinstance(
-        sface.head.fc1, nn.BatchNorm1d
-    )
+    assert isinstance(sface.head.pre_fc1, nn.Linear) and isinstance(sface.head.fc1, nn.BatchNorm1d)
 
 
 def test_sface_graph_normalises_input_and_dropout_follows_bn1() -> None:
     """The split point and the absence of a normalisation step rely on these facts."""
     graph = onnx.load(str(sface_net.sface_source())).graph
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    ops = [
-        n
-        for n in graph.node
-        if n.op_type != "DequantizeLinear" and n.op_type != "Reshape"
-    ]
+    ops = [n for n in graph.node if n.op_type != "DequantizeLinear" and n.op_type != "Reshape"]
     assert ops[0].op_type == "Sub" and list(ops[0].input) == ["data", "scalar_op1"]
     assert ops[1].op_type == "Mul" and ops[1].input[1] == "scalar_op2"
     assert inits["scalar_op1"].item() == 127.5 and inits["scalar_op2"].item() == 1 / 128
@@ -183,9 +174,7 @@ def test_checksum_mismatch_and_truncation_raise(tmp_path: Path) -> None:
     assert sface_net.check_sface_file() == sface_net.sface_source()
 
 
-def test_damaged_cache_is_rebuilt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
-) -> None:
+def test_damaged_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     monkeypatch.setenv("PIXELFIQ_HOME", str(tmp_path))
     first = sface_net.sface_onnx()
     (cached,) = (tmp_path / "models").glob(f"sface-{sface_net.SFACE_SHA256[:16]}*.onnx")
@@ -207,9 +196,7 @@ def test_blockwise_dequantisation_matches_onnxruntime() -> None:
         np.float32
     )  # blocks of 4 along axis 1 (last one short)
     zero = rng.integers(-5, 5, size=(3, 3), dtype=np.int8)
-    node = helper.make_node(
-        "DequantizeLinear", ["q", "s", "z"], ["y"], axis=1, block_size=4
-    )
+    node = helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=1, block_size=4)
     graph = helper.make_graph(
         [node],
         "dq",
@@ -221,9 +208,7 @@ def test_blockwise_dequantisation_matches_onnxruntime() -> None:
             numpy_helper.from_array(zero, "z"),
         ],
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10
-    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
     ref = _ort_session(model.SerializeToString()).run(None, {})[0]
     np.testing.assert_allclose(
         onnx_graph._dequantise(q, scale, zero, axis=1, block=4), ref, rtol=0, atol=0
@@ -239,22 +224,16 @@ def test_mobilefacenet_matches_tflite_export(
     import tflite2onnx
 
     raw = tmp_path / "mobilefacenet_raw.onnx"
-    tflite2onnx.convert(
-        str(mfn.mobilefacenet_tflite()), str(raw)
-    )  # fixed batch of 2, NCHW input
+    tflite2onnx.convert(str(mfn.mobilefacenet_tflite()), str(raw))  # fixed batch of 2, NCHW input
     session = _ort_session(str(raw))
     norm = ((faces - 127.5) / 128).numpy()
-    ref = np.concatenate(
-        [session.run(None, {"input": norm[i : i + 2]})[0] for i in range(0, 4, 2)]
-    )
+    ref = np.concatenate([session.run(None, {"input": norm[i : i + 2]})[0] for i in range(0, 4, 2)])
     with torch.no_grad():
         ours = mobilefacenet(faces).numpy()
     assert np.abs(_l2(ref) - ours).max() < PARITY_ATOL
 
 
-def test_mobilefacenet_batch_and_shapes(
-    mobilefacenet: base.FRModel, faces: torch.Tensor
-) -> None:
+def test_mobilefacenet_batch_and_shapes(mobilefacenet: base.FRModel, faces: torch.Tensor) -> None:
     batch = torch.cat([faces, faces[:1].flip(3)])
     with torch.no_grad():
         feat = mobilefacenet.features(batch)
@@ -319,7 +298,8 @@ class _Block(nn.Module):
 
 
 class TinyIResNet(nn.Module):
-    """An insightface-iresnet-shaped toy: stem, two IR blocks, bn2, flatten, dropout, fc, features."""
+    """An insightface-iresnet-shaped toy: stem, two IR blocks, bn2, flatten, dropout, fc,
+    features."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -373,9 +353,7 @@ def test_from_onnx_reproduces_the_exported_net(
         dynamo=False,
     )
     graph = onnx.load(str(path)).graph
-    split = next(n for n in graph.node if n.op_type == "Gemm").input[
-        0
-    ]  # the tensor feeding fc
+    split = next(n for n in graph.node if n.op_type == "Gemm").input[0]  # the tensor feeding fc
     fr = custom.from_onnx(path, split, normalise=(127.5, 128.0), device="cpu")
     with torch.no_grad():
         emb, feat = fr(faces), fr.features(faces)
@@ -387,17 +365,13 @@ def test_from_onnx_reproduces_the_exported_net(
     with pytest.raises(ModelError, match="Gemm"):
         custom.from_onnx(path, "no_such_tensor")
     inside_block = next(
-        n
-        for n in graph.node
-        if n.op_type == "Conv" and "layer2" in n.name and "conv2" in n.name
+        n for n in graph.node if n.op_type == "Conv" and "layer2" in n.name and "conv2" in n.name
     )
     with pytest.raises(ModelError, match="not a cut point"):
         custom.from_onnx(path, inside_block.output[0])
 
 
-def test_from_torch_split_at_a_named_submodule(
-    tiny_net: TinyIResNet, faces: torch.Tensor
-) -> None:
+def test_from_torch_split_at_a_named_submodule(tiny_net: TinyIResNet, faces: torch.Tensor) -> None:
     fr = custom.from_torch(tiny_net, "bn2", normalise=(127.5, 128.0), device="cpu")
     with torch.no_grad():
         emb, feat = fr(faces), fr.features(faces)
@@ -423,10 +397,7 @@ def test_registry_and_memoised_loading(sface: base.FRModel) -> None:
     rows = {row["name"]: row for row in registry.list_models()}
     assert set(rows) == {"sface", "mobilefacenet"}
     assert rows["sface"]["ready"] is True and rows["sface"]["embedding_dim"] == 128
-    assert (
-        "Apache-2.0" in rows["sface"]["licence"]
-        and "MIT" in rows["mobilefacenet"]["licence"]
-    )
+    assert "Apache-2.0" in rows["sface"]["licence"] and "MIT" in rows["mobilefacenet"]["licence"]
     assert rows["mobilefacenet"]["fetch_hint"] == "pixelfiq models fetch mobilefacenet"
     for row in rows.values():
         assert {"alpha", "r", "plq_a", "source", "description"} <= set(row)

@@ -3,6 +3,7 @@
 Every rule is checked on the real notebooks, and each rule is shown to fire on a
 small notebook that breaks it, so a violation cannot pass unnoticed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,13 @@ RUNTIME_RE = re.compile(r"\*\*Runtime\*\*:?.*CPU.*FAST", re.I)
 
 
 def _headings(nb) -> list[str]:
-    return [ln.strip() for c in nb.cells if c.cell_type == "markdown" for ln in c.source.splitlines()
-            if ln.startswith("#")]
+    return [
+        ln.strip()
+        for c in nb.cells
+        if c.cell_type == "markdown"
+        for ln in c.source.splitlines()
+        if ln.startswith("#")
+    ]
 
 
 def _setup_index(nb) -> int | None:
@@ -79,8 +85,12 @@ def _setup_problems(nb) -> list[str]:
     if setup is None:
         return ["'## Setup' must be followed by the setup code cell"]
     src, out = nb.cells[setup].source, []
-    for needed in ("%load_ext autoreload", "%autoreload 2", "import pixelfiq_lib as pfl",
-                   "pfl.config.setup_notebook("):
+    for needed in (
+        "%load_ext autoreload",
+        "%autoreload 2",
+        "import pixelfiq_lib as pfl",
+        "pfl.config.setup_notebook(",
+    ):
         if needed not in src:
             out.append(f"the setup cell lacks {needed!r}")
     for i, cell in enumerate(nb.cells):
@@ -98,7 +108,9 @@ def _code_problems(nb) -> list[str]:
         if cell.get("outputs") or cell.get("execution_count") is not None:
             out.append(f"cell {i}: has outputs or an execution count (commit notebooks stripped)")
         if SHELL_RE.search(src):
-            out.append(f"cell {i}: installs or downloads from a shell escape (!pip, !wget, !git, %pip)")
+            out.append(
+                f"cell {i}: installs or downloads from a shell escape (!pip, !wget, !git, %pip)"
+            )
         if ABS_PATH_RE.search(src):
             out.append(f"cell {i}: absolute or '../' path literal; use pfl.config paths")
         if CUDA_RE.search(src):
@@ -152,17 +164,24 @@ NAMES = ["00_intro.ipynb", "01_demo.ipynb", "02_next.ipynb"]
 def _good() -> nbformat.NotebookNode:
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
     cells = [
-        md("# 01 · Demo\n\nWhy.\n\n**Learning goals**\n- compute things\n\n**Prerequisites**: "
-           "[00](00_intro.ipynb)\n\n**Runtime**: CPU ≈ 1 min (FAST: < 1 min)"),
+        md(
+            "# 01 · Demo\n\nWhy.\n\n**Learning goals**\n- compute things\n\n**Prerequisites**: "
+            "[00](00_intro.ipynb)\n\n**Runtime**: CPU ≈ 1 min (FAST: < 1 min)"
+        ),
         md("## Setup"),
-        code("%load_ext autoreload\n%autoreload 2\nimport numpy as np\nimport pixelfiq_lib as pfl\n"
-             "cfg = pfl.config.setup_notebook(seed=0)"),
+        code(
+            "%load_ext autoreload\n%autoreload 2\nimport numpy as np\nimport pixelfiq_lib as pfl\n"
+            "cfg = pfl.config.setup_notebook(seed=0)"
+        ),
         md("## Parameters"),
         code("N_PASSES = 8 if cfg.fast else 100"),
         md("## 1. First step\n\nWe compute."),
         code("x = np.arange(N_PASSES)\nassert x.sum() >= 28"),
         md("## Exercises\n\n1. Do it."),
-        md("## Summary\n\n- done\n\n### References\n\n- arXiv 2110.11001\n\n**Next →** [02](02_next.ipynb)"),
+        md(
+            "## Summary\n\n- done\n\n### References\n\n- arXiv 2110.11001\n\n"
+            "**Next →** [02](02_next.ipynb)"
+        ),
     ]
     cells[4].metadata["tags"] = ["parameters"]
     nb = nbformat.v4.new_notebook(cells=cells)
@@ -172,6 +191,7 @@ def _good() -> nbformat.NotebookNode:
 def _set(i: int, text: str):
     def edit(nb):
         nb.cells[i].source = text
+
     return edit
 
 
@@ -179,6 +199,7 @@ def _append(text: str):
     def edit(nb):
         nb.cells.insert(-1, nbformat.v4.new_markdown_cell("Prose."))
         nb.cells.insert(-1, nbformat.v4.new_code_cell(text))
+
     return edit
 
 
@@ -207,11 +228,19 @@ def _two_code_cells(nb):
 
 
 VIOLATIONS = {
-    "wrong number in title": _set(0, "# 02 · Demo\n\n**Learning goals**\n**Prerequisites**\n**Runtime**: CPU ≈ 1 min (FAST: < 1 min)"),
-    "no learning goals": _set(0, "# 01 · Demo\n\n**Prerequisites**\n**Runtime**: CPU ≈ 1 min (FAST: < 1 min)"),
+    "wrong number in title": _set(
+        0,
+        "# 02 · Demo\n\n**Learning goals**\n**Prerequisites**\n"
+        "**Runtime**: CPU ≈ 1 min (FAST: < 1 min)",
+    ),
+    "no learning goals": _set(
+        0, "# 01 · Demo\n\n**Prerequisites**\n**Runtime**: CPU ≈ 1 min (FAST: < 1 min)"
+    ),
     "no runtime line": _set(0, "# 01 · Demo\n\n**Learning goals**\n**Prerequisites**"),
     "no setup heading": _set(1, "## Preparation"),
-    "setup without autoreload": _set(2, "import pixelfiq_lib as pfl\ncfg = pfl.config.setup_notebook(seed=0)"),
+    "setup without autoreload": _set(
+        2, "import pixelfiq_lib as pfl\ncfg = pfl.config.setup_notebook(seed=0)"
+    ),
     "no parameters tag": _untag,
     "no FAST values": _set(4, "N_PASSES = 100"),
     "no summary": _set(8, "## Wrap-up\n\n### References\n"),
@@ -257,8 +286,11 @@ def test_navigation_line_format():
     names = EXPECTED
     assert navigation.nav_line("03_gradient_backprop.ipynb", names) == (
         "< [02 · Regression construction](02_regression_construction.ipynb) | [Index](../README.md)"
-        " | [04 · Evaluation](04_evaluation.ipynb) >")
-    assert navigation.nav_line(names[0], names).startswith("[Index](../README.md) | [01 · Quality model]")
+        " | [04 · Evaluation](04_evaluation.ipynb) >"
+    )
+    assert navigation.nav_line(names[0], names).startswith(
+        "[Index](../README.md) | [01 · Quality model]"
+    )
     assert navigation.nav_line(names[-1], names).endswith("| [Index](../README.md)")
 
 
@@ -289,18 +321,28 @@ def test_run_notebooks_selects_and_restores_the_environment(monkeypatch):
 
 def test_run_notebooks_writes_executed_ipynb_and_html_with_figures(tmp_path):
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
-    nb = nbformat.v4.new_notebook(cells=[
-        md("# 00 · Tiny"),
-        code("import os, matplotlib.pyplot as plt\nprint('FAST', os.environ.get('PIXELFIQ_FAST'))\n"
-             "plt.plot([0, 1])"),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            md("# 00 · Tiny"),
+            code(
+                "import os, matplotlib.pyplot as plt\n"
+                "print('FAST', os.environ.get('PIXELFIQ_FAST'))\n"
+                "plt.plot([0, 1])"
+            ),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     src = tmp_path / "src"
     src.mkdir()
     nbformat.write(nb, src / "00_tiny.ipynb")
     with run_notebooks.kernel_environment(fast=True):
-        ipynb, html, _ = run_notebooks.execute(src / "00_tiny.ipynb", tmp_path / "out", timeout=120,
-                                               kernel="python3")
+        ipynb, html, _ = run_notebooks.execute(
+            src / "00_tiny.ipynb", tmp_path / "out", timeout=120, kernel="python3"
+        )
     done = nbformat.read(ipynb, as_version=4)
     outputs = done.cells[1].outputs
     assert any("FAST 1" in o.get("text", "") for o in outputs)

@@ -1,8 +1,11 @@
 """The public API: every exported name resolves, and importing the package stays light."""
+
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pixelfiq_lib as pfl
 
@@ -16,3 +19,52 @@ def test_import_does_not_load_torch_models_or_onnx():
     code = "import sys, pixelfiq_lib; print('onnx2torch' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """Absolute names of the modules a source file imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    here = package.split(".")
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = here[: len(here) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            found.add(mod)
+            found |= {f"{mod}.{alias.name}" for alias in node.names}
+    return found
+
+
+LIBRARY = Path(pfl.__file__).parent
+
+
+def test_nothing_outside_cli_imports_the_cli():
+    offenders = []
+    for path in LIBRARY.rglob("*.py"):
+        rel = path.relative_to(LIBRARY.parent).with_suffix("")
+        if rel.parts[1] == "cli":
+            continue
+        package = ".".join(rel.parts[:-1])
+        mods = _imported_modules(path, package)
+        if any(m == "pixelfiq_lib.cli" or m.startswith("pixelfiq_lib.cli.") for m in mods):
+            offenders.append(str(rel))
+    assert not offenders, f"library modules that import the command line: {offenders}"
+
+
+def test_library_modules_stay_readable_in_one_sitting():
+    """The house style's module size: about 400 lines at most outside the command line."""
+    sizes = {
+        str(p.relative_to(LIBRARY)): len(p.read_text().splitlines())
+        for p in LIBRARY.rglob("*.py")
+        if "cli" not in p.relative_to(LIBRARY).parts
+    }
+    assert max(sizes.values()) <= 420, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_the_method_reads_in_under_800_lines():
+    """core/'s four steps (constants, quality, regression, backprop) in one short read."""
+    steps = ("constants", "quality", "regression", "backprop")
+    total = sum(len((LIBRARY / "core" / f"{s}.py").read_text().splitlines()) for s in steps)
+    assert total < 800, total

@@ -1,4 +1,5 @@
 """SER-FIQ (step 1): the formula, the dropout, seeds, batching and calibration."""
+
 from __future__ import annotations
 
 import math
@@ -86,7 +87,7 @@ def test_same_seed_same_quality_and_different_seed_differs(sface, real_faces):
     assert isinstance(d.seed, int)
 
 
-def test_face_gets_same_quality_alone_or_in_a_batch(sface, real_faces):
+def test_face_gets_same_quality_alone_or_in_a_batch(sface, real_faces, threads):
     """Bit-identical: resumed and sharded batch runs rely on it."""
     batch = serfiq_quality(sface, real_faces[:4], n_passes=16, seed=1)
     alone = serfiq_quality(sface, real_faces[2:3], n_passes=16, seed=1)
@@ -120,8 +121,13 @@ def test_fit_scaling_maps_reference_band_onto_central_range():
 
 @pytest.mark.parametrize(
     "bad",
-    [torch.rand(2, 3, 64, 64) * 255, torch.rand(2, 1, 112, 112) * 255, torch.rand(1, 3, 112, 112),
-     torch.full((1, 3, 112, 112), float("nan")), np.zeros((1, 3, 112, 112))],
+    [
+        torch.rand(2, 3, 64, 64) * 255,
+        torch.rand(2, 1, 112, 112) * 255,
+        torch.rand(1, 3, 112, 112),
+        torch.full((1, 3, 112, 112), float("nan")),
+        np.zeros((1, 3, 112, 112)),
+    ],
 )
 def test_bad_image_batches_get_a_clear_error(sface, bad):
     with pytest.raises(PixelfiqError, match="images"):

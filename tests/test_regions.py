@@ -1,4 +1,5 @@
 """Face regions of the aligned crop and the per-region PLQ summaries."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,7 @@ def at(mask: np.ndarray, point: np.ndarray) -> bool:
     return bool(mask[int(round(y)), int(round(x))])
 
 
-@pytest.mark.parametrize("landmarks", [None, rotated_template(12.0)],
-                         ids=["template", "tilted"])
+@pytest.mark.parametrize("landmarks", [None, rotated_template(12.0)], ids=["template", "tilted"])
 def test_masks_partition_the_crop(landmarks):
     masks = region_masks(landmarks)
     assert list(masks) == list(REGIONS)
@@ -104,8 +104,10 @@ def test_summary_and_description_name_the_low_region(region):
     assert all(by_name[r].share_low == 0.0 for r in REGIONS if r != region)
     text = describe_lowest_region(synthetic_map(region))
     words = {"mouth": "mouth", "left_eye": "image-left eye", "forehead": "forehead"}
-    assert text.startswith(f"The {words[region]} region has the lowest pixel quality "
-                           "(mean 0.10 vs 0.70 for the rest of the face")
+    assert text.startswith(
+        f"The {words[region]} region has the lowest pixel quality "
+        "(mean 0.10 vs 0.70 for the rest of the face"
+    )
     assert "Check for" in text
 
 

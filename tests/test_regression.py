@@ -1,4 +1,5 @@
 """The sample-specific quality regression model (step 2)."""
+
 from __future__ import annotations
 
 import pytest
@@ -45,12 +46,20 @@ def test_degenerate_embedding_sum_raises_or_clamps():
 
 def test_official_variant_resets_head_batchnorm_only(sface, real_faces):
     official = sface.official_variant()
-    bn = [m for m in official.head.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bn = [
+        m for m in official.head.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
     assert bn, "SFace's head holds the fc1 BatchNorm"
     assert all(torch.all(m.running_mean == 0) and torch.all(m.running_var == 1) for m in bn)
-    orig_bn = [m for m in sface.head.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    assert not torch.all(orig_bn[0].running_var == 1), "the original network keeps its trained statistics"
+    orig_bn = [
+        m for m in sface.head.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    assert not torch.all(orig_bn[0].running_var == 1), (
+        "the original network keeps its trained statistics"
+    )
     with torch.no_grad():
-        torch.testing.assert_close(official.features(real_faces[:1]), sface.features(real_faces[:1]))
+        torch.testing.assert_close(
+            official.features(real_faces[:1]), sface.features(real_faces[:1])
+        )
         cos = torch.nn.functional.cosine_similarity(official(real_faces[:2]), sface(real_faces[:2]))
     assert (cos < 0.9999).all()

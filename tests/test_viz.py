@@ -1,4 +1,5 @@
 """Plot helpers run headless and return their figures."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,9 @@ def test_overlay_blends_map_colours_into_the_face():
     assert out.shape == (112, 112, 3) and out.dtype == np.uint8
     assert out[0, 0, 0] > 150 and out[0, 0, 1] < 50, "low quality is red"
     assert out[0, -1, 1] > 80 and out[0, -1, 0] < 50, "high quality is green"
-    torch.testing.assert_close(torch.from_numpy(viz.overlay(face, plq, 0.0)), torch.from_numpy(face))
+    torch.testing.assert_close(
+        torch.from_numpy(viz.overlay(face, plq, 0.0)), torch.from_numpy(face)
+    )
 
 
 def test_plot_explanation_has_three_panels_and_prints_quality():

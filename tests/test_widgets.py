@@ -1,4 +1,5 @@
 """The explorer's plain functions (edits, rendering, uploads) and the widget wiring."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -65,7 +66,9 @@ def test_render_explanation_draws_three_panels_and_returns_the_map(sface, face):
     fig, res = widgets.render_explanation(sface, face, n_passes=8, seed=0, title="sface")
     try:
         assert len(fig.axes) == 3
-        assert res.plq.shape == (1, 112, 112) and 0 <= float(res.plq.min()) <= float(res.plq.max()) < 1
+        assert (
+            res.plq.shape == (1, 112, 112) and 0 <= float(res.plq.min()) <= float(res.plq.max()) < 1
+        )
         assert fig._suptitle.get_text().startswith("sface: ")
         assert f"{float(res.quality.q[0]):.3f}" in fig._suptitle.get_text()
     finally:
@@ -74,15 +77,18 @@ def test_render_explanation_draws_three_panels_and_returns_the_map(sface, face):
 
 def test_occluding_the_eyes_lowers_quality(sface, face):
     _, clean = widgets.render_explanation(sface, face, n_passes=16, seed=0)
-    _, hidden = widgets.render_explanation(sface, widgets.apply_edits(face, occluder=(56, 52, 50)),
-                                           n_passes=16, seed=0)
+    _, hidden = widgets.render_explanation(
+        sface, widgets.apply_edits(face, occluder=(56, 52, 50)), n_passes=16, seed=0
+    )
     plt.close("all")
     assert float(hidden.quality.q[0]) < float(clean.quality.q[0])
 
 
 def test_face_from_upload_detects_and_aligns():
     blob = sample_image_paths()["t1"].read_bytes()
-    value = ({"name": "t1.jpg", "type": "image/jpeg", "size": len(blob), "content": memoryview(blob)},)
+    value = (
+        {"name": "t1.jpg", "type": "image/jpeg", "size": len(blob), "content": memoryview(blob)},
+    )
     img = widgets.face_from_upload(value)
     assert img.shape == (112, 112, 3) and img.dtype == np.uint8
     assert np.array_equal(img, widgets.face_from_upload(blob))
@@ -111,8 +117,9 @@ def test_explorer_draws_once_and_follows_its_controls(sface, face):
         loads.append(name)
         return sface
 
-    box = widgets.explorer({"a": face, "b": np.array(sample_faces(1)[0].image)}, ["sface"],
-                           load=load, n_passes=8)
+    box = widgets.explorer(
+        {"a": face, "b": np.array(sample_faces(1)[0].image)}, ["sface"], load=load, n_passes=8
+    )
     assert loads == ["sface"], "the default view is drawn once on creation"
     q0 = float(box.update().quality.q[0])
     box.controls["size"].value = 50  # observers redraw
@@ -120,8 +127,15 @@ def test_explorer_draws_once_and_follows_its_controls(sface, face):
     assert float(box.update().quality.q[0]) < q0
     assert "Q̂ =" in box.children[1].value
     blob = sample_image_paths()["t1"].read_bytes()
-    box.controls["upload"].value = ({"name": "t1.jpg", "type": "image/jpeg", "size": len(blob),
-                                     "content": memoryview(blob), "last_modified": datetime.now()},)
+    box.controls["upload"].value = (
+        {
+            "name": "t1.jpg",
+            "type": "image/jpeg",
+            "size": len(blob),
+            "content": memoryview(blob),
+            "last_modified": datetime.now(),
+        },
+    )
     assert box.controls["face"].value == "uploaded"
     plt.close("all")
     assert torch.is_tensor(box.update().plq)

@@ -5,10 +5,10 @@
 * :mod:`tools.run_notebooks` executes every notebook into executed
   ``.ipynb`` and HTML copies: ``python -m tools.run_notebooks --out DIR``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-
 
 #: Root of the repository (the tools live in its top-level ``tools/``, not in the package).
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent

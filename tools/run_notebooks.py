@@ -12,6 +12,7 @@ Full mode unsets ``PIXELFIQ_FAST`` for the kernels; ``--fast`` sets it to 1. The
 kernels always get matplotlib's inline backend (an inherited ``MPLBACKEND=Agg`` would
 drop every figure from the copies).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,7 +87,9 @@ def execute(path: Path, out_dir: Path, *, timeout: int, kernel: str) -> tuple[Pa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Execute the course notebooks into .ipynb + HTML.")
-    parser.add_argument("only", nargs="*", help="run only notebooks starting with these prefixes (e.g. 00 03)")
+    parser.add_argument(
+        "only", nargs="*", help="run only notebooks starting with these prefixes (e.g. 00 03)"
+    )
     parser.add_argument("--out", required=True, type=Path, help="folder for the executed copies")
     parser.add_argument("--fast", action="store_true", help="set PIXELFIQ_FAST=1 (small settings)")
     parser.add_argument("--folder", type=Path, default=NOTEBOOK_DIR, help="where the notebooks are")
@@ -98,14 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     with kernel_environment(args.fast):
         for name in names:
             try:
-                _, html, seconds = execute(args.folder / name, args.out, timeout=args.timeout, kernel=args.kernel)
+                _, html, seconds = execute(
+                    args.folder / name, args.out, timeout=args.timeout, kernel=args.kernel
+                )
                 print(f"{name}: {seconds:.0f} s -> {html}", flush=True)
             except Exception as exc:  # keep going: report every failing notebook
                 failed.append(name)
-                print(f"{name}: FAILED ({type(exc).__name__}); partial copy in {args.out}", flush=True)
+                print(
+                    f"{name}: FAILED ({type(exc).__name__}); partial copy in {args.out}", flush=True
+                )
                 print(str(exc)[-2000:], file=sys.stderr)
     mode = "FAST" if args.fast else "full"
-    print(f"{len(names) - len(failed)}/{len(names)} notebooks executed in {mode} mode into {args.out}")
+    print(
+        f"{len(names) - len(failed)}/{len(names)} notebooks executed in {mode} mode into {args.out}"
+    )
     return 1 if failed else 0
 
 

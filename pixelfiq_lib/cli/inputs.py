@@ -1,5 +1,5 @@
-"""Inputs of a batch run: files, folders and globs expanded to items, and shards.
-"""
+"""Inputs of a batch run: files, folders and globs expanded to items, and shards."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -11,12 +11,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import InvalidArgumentError
+from ..files import is_image_name
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-COLUMNS = ("source", "face", "status", "quality", "quality_raw", "map_file", "error",
-           "quality_se", "n_faces")
+COLUMNS = (
+    "source",
+    "face",
+    "status",
+    "quality",
+    "quality_raw",
+    "map_file",
+    "error",
+    "quality_se",
+    "n_faces",
+)
 STATUSES = ("ok", "no_face", "unreadable", "too_small", "skipped", "error")
 #: File written into every ``explain --out`` folder; folders holding it are not inputs.
 OUTPUT_MARKER = ".pixelfiq-output"
@@ -24,10 +33,8 @@ OUTPUT_MARKER = ".pixelfiq-output"
 MAX_STEM = 60
 #: Size in inches of the per-face figure (the size ``viz.plot_explanation`` uses).
 FIGURE_SIZE = (7.5, 2.8)
-_TEMP_PREFIX = ".pixelfiq-tmp-"
 _QUEUE_INPUTS = 4  # decoded inputs waiting for the model, at most
 _DONE = object()
-
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -51,17 +58,14 @@ class InputItem:
 def display_path(path: str | bytes | os.PathLike) -> str:
     """Printable text of a path: undecodable bytes as ``\\xNN``, control characters escaped."""
     text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode()
-                   for c in text)
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text
+    )
 
 
-def is_image_name(name: str) -> bool:
-    """True when ``name`` ends with one of :data:`IMAGE_EXTENSIONS` (any case)."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def expand_inputs(args: Sequence[str], *, aligned: bool = False,
-                  exclude: Iterable[str | os.PathLike] = ()) -> list[InputItem]:
+def expand_inputs(
+    args: Sequence[str], *, aligned: bool = False, exclude: Iterable[str | os.PathLike] = ()
+) -> list[InputItem]:
     """Turn command-line INPUTs (files, folders, glob patterns) into the ordered input list.
 
     Args:
@@ -84,12 +88,14 @@ def expand_inputs(args: Sequence[str], *, aligned: bool = False,
             missing.append(arg)
         for path, reason in found:
             key = os.path.abspath(path)
-            items.setdefault(key, InputItem(path, display_path(os.path.normpath(path)),
-                                            aligned, reason))
+            items.setdefault(
+                key, InputItem(path, display_path(os.path.normpath(path)), aligned, reason)
+            )
     if missing:
         raise InvalidArgumentError(
             "no such file or folder, and no match for the pattern: "
-            + ", ".join(display_path(m) for m in missing))
+            + ", ".join(display_path(m) for m in missing)
+        )
     walker.log_ignored()
     return list(items.values())
 
@@ -160,8 +166,9 @@ class _Walker:
         return True
 
     def _is_output(self, folder: str) -> bool:
-        return os.path.realpath(folder) in self.excluded or \
-            os.path.exists(os.path.join(folder, OUTPUT_MARKER))
+        return os.path.realpath(folder) in self.excluded or os.path.exists(
+            os.path.join(folder, OUTPUT_MARKER)
+        )
 
     def _ignore(self, path: str) -> None:
         self.n_ignored += 1
@@ -170,8 +177,11 @@ class _Walker:
     def log_ignored(self) -> None:
         """One log line about the files and folders in folders that were not inputs."""
         if self.n_ignored:
-            log.info("ignored %d hidden or non-image entries in folders, e.g. %s",
-                     self.n_ignored, display_path(self.example))
+            log.info(
+                "ignored %d hidden or non-image entries in folders, e.g. %s",
+                self.n_ignored,
+                display_path(self.example),
+            )
 
 
 def _list_dir(folder: str) -> tuple[list[str], str | None]:
@@ -189,8 +199,11 @@ def _match_parts(pattern: Sequence[str], parts: Sequence[str]) -> bool:
         return not parts
     if pattern[0] == "**":
         return any(_match_parts(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) \
+    return (
+        bool(parts)
+        and fnmatch.fnmatchcase(parts[0], pattern[0])
         and _match_parts(pattern[1:], parts[1:])
+    )
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -203,7 +216,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     i, n = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
     if not 1 <= i <= n:
         raise InvalidArgumentError(
-            f"--shard must be i/n with 1 <= i <= n (1-based, e.g. 1/4), got {text!r}")
+            f"--shard must be i/n with 1 <= i <= n (1-based, e.g. 1/4), got {text!r}"
+        )
     return i, n
 
 

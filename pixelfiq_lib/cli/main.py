@@ -24,6 +24,7 @@ interrupted. No traceback is shown unless ``--debug`` is given.
 
 Taught in: README.md (command-line use)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,8 @@ def _int_at_least(low: int):
 
 
 def _shard(text: str) -> tuple[int, int]:
-    from .inputs import parse_shard
     from ..errors import InvalidArgumentError
+    from .inputs import parse_shard
 
     try:
         return parse_shard(text)
@@ -85,39 +86,80 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
     logs.add_argument("--debug", action="store_true", help="debug logs, with tracebacks")
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--model", default="sface", help="network (see `pixelfiq models`)")
-    model.add_argument("--passes", type=_int_at_least(2), default=100, metavar="T",
-                       help="stochastic dropout passes T (default 100, the paper's)")
-    model.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
-                       help="seed of the dropout masks: same seed, same numbers (default 0)")
-    model.add_argument("--batch-size", type=_int_at_least(1), default=None, metavar="B",
-                       help="faces per model call (default 8 on CPU, 32 on GPU)")
+    model.add_argument(
+        "--passes",
+        type=_int_at_least(2),
+        default=100,
+        metavar="T",
+        help="stochastic dropout passes T (default 100, the paper's)",
+    )
+    model.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=0,
+        metavar="S",
+        help="seed of the dropout masks: same seed, same numbers (default 0)",
+    )
+    model.add_argument(
+        "--batch-size",
+        type=_int_at_least(1),
+        default=None,
+        metavar="B",
+        help="faces per model call (default 8 on CPU, 32 on GPU)",
+    )
     model.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     inputs = argparse.ArgumentParser(add_help=False)
-    inputs.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="image files, folders (recursive) or glob patterns")
-    inputs.add_argument("--aligned", action="store_true",
-                        help="inputs are aligned face crops: no detection, resized to 112x112")
-    inputs.add_argument("--faces", choices=("all", "largest"), default="all",
-                        help="every face of a photo, or only the largest (default all)")
-    inputs.add_argument("--min-face-size", type=_int_at_least(0), default=MIN_FACE_SIZE,
-                        metavar="PX", help="faces with a narrower box are too_small "
-                        f"(default {MIN_FACE_SIZE:g})")
-    inputs.add_argument("--resume", action="store_true",
-                        help="keep finished rows of an interrupted run, do only the rest")
-    inputs.add_argument("--shard", type=_shard, default=None, metavar="i/n",
-                        help="process only part i of n (1-based) of the expanded input list")
+    inputs.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files, folders (recursive) or glob patterns",
+    )
+    inputs.add_argument(
+        "--aligned",
+        action="store_true",
+        help="inputs are aligned face crops: no detection, resized to 112x112",
+    )
+    inputs.add_argument(
+        "--faces",
+        choices=("all", "largest"),
+        default="all",
+        help="every face of a photo, or only the largest (default all)",
+    )
+    inputs.add_argument(
+        "--min-face-size",
+        type=_int_at_least(0),
+        default=MIN_FACE_SIZE,
+        metavar="PX",
+        help=f"faces with a narrower box are too_small (default {MIN_FACE_SIZE:g})",
+    )
+    inputs.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep finished rows of an interrupted run, do only the rest",
+    )
+    inputs.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="i/n",
+        help="process only part i of n (1-based) of the expanded input list",
+    )
     return {"logs": logs, "model": model, "inputs": inputs}
 
 
-def build_parser(plugin: object | None = None,
-                 plugin_name: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    plugin: object | None = None, plugin_name: str | None = None
+) -> argparse.ArgumentParser:
     """The argument parser; ``plugin`` (an imported evaluate/bench module) adds its options."""
     from ..data import MIN_FACE_SIZE
 
     parents = _common_parents()
     parser = argparse.ArgumentParser(
-        prog="pixelfiq", description="Pixel-level face image quality (PLQ) maps, on SER-FIQ.",
-        epilog="exit status: 0 all inputs OK, 1 some failed, 2 bad arguments")
+        prog="pixelfiq",
+        description="Pixel-level face image quality (PLQ) maps, on SER-FIQ.",
+        epilog="exit status: 0 all inputs OK, 1 some failed, 2 bad arguments",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = [parents["inputs"], parents["model"], parents["logs"]]
@@ -127,12 +169,25 @@ def build_parser(plugin: object | None = None,
     p = sub.add_parser("quality", parents=run, help="SER-FIQ qualities only, as CSV")
     p.add_argument("--out", default=None, metavar="FILE.csv", help="CSV file (default: stdout)")
     p.set_defaults(func=cmd_quality)
-    p = sub.add_parser("demo", parents=[parents["model"], parents["logs"]],
-                       help="explain insightface's sample photos")
-    p.add_argument("--out", default="pixelfiq-demo", metavar="DIR",
-                   help="output folder (default ./pixelfiq-demo)")
-    p.set_defaults(func=cmd_demo, aligned=False, faces="all", min_face_size=MIN_FACE_SIZE,
-                   resume=False, shard=None)
+    p = sub.add_parser(
+        "demo",
+        parents=[parents["model"], parents["logs"]],
+        help="explain insightface's sample photos",
+    )
+    p.add_argument(
+        "--out",
+        default="pixelfiq-demo",
+        metavar="DIR",
+        help="output folder (default ./pixelfiq-demo)",
+    )
+    p.set_defaults(
+        func=cmd_demo,
+        aligned=False,
+        faces="all",
+        min_face_size=MIN_FACE_SIZE,
+        resume=False,
+        shard=None,
+    )
     _add_models_parser(sub, parents["logs"])
     for name, (_, text) in PLUGINS.items():
         p = sub.add_parser(name, help=text, add_help=plugin_name == name)
@@ -163,8 +218,7 @@ def _version() -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     """``pixelfiq explain``: maps, figures and the results table in ``--out``."""
     out = _output_folder(args.out)
-    name = "results.csv" if args.shard is None else \
-        "results-shard{}of{}.csv".format(*args.shard)
+    name = "results.csv" if args.shard is None else "results-shard{}of{}.csv".format(*args.shard)
     items = _inputs(args, exclude=[out])
     return _run(items, args, out / name, maps_dir=out)
 
@@ -190,17 +244,22 @@ def cmd_quality(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``pixelfiq demo``: explain insightface's sample photos (6 faces in a group photo,
     one aligned crop) with the default model."""
-    from .inputs import InputItem, display_path
     from ..data import sample_image_paths
+    from .inputs import InputItem, display_path
 
     out = _output_folder(args.out)
     paths = sample_image_paths()
-    items = [InputItem(str(paths[name]), display_path(paths[name]), aligned=aligned)
-             for name, aligned in DEMO_IMAGES.items()]
+    items = [
+        InputItem(str(paths[name]), display_path(paths[name]), aligned=aligned)
+        for name, aligned in DEMO_IMAGES.items()
+    ]
     code = _run(items, args, out / "results.csv", maps_dir=out)
     figures = sorted(out.glob("*-*_*.png"))
-    _say(f"{len(figures)} figures (aligned face | PLQ map | overlay), e.g. {figures[0]}"
-         if figures else "no figures were made")
+    _say(
+        f"{len(figures)} figures (aligned face | PLQ map | overlay), e.g. {figures[0]}"
+        if figures
+        else "no figures were made"
+    )
     if figures:
         _say(f"all faces and maps in one picture: {_demo_overview(items, out)}")
     return code
@@ -248,8 +307,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         return EXIT_OK
     for info in models.list_models():
         ready = "ready offline" if info["ready"] else f"not here: {_fix_hint(info['fetch_hint'])}"
-        print(f"{info['name']}  [{ready}]\n    {info['description']}\n"
-              f"    weights licence: {info['licence']}\n    source: {info['source']}")
+        print(
+            f"{info['name']}  [{ready}]\n    {info['description']}\n"
+            f"    weights licence: {info['licence']}\n    source: {info['source']}"
+        )
     return EXIT_OK
 
 
@@ -271,21 +332,25 @@ def _output_folder(path: str) -> Path:
 
 def _inputs(args: argparse.Namespace, exclude: list[Path] | None = None) -> list:
     """The expanded INPUT list (before sharding); at least one file."""
-    from .inputs import IMAGE_EXTENSIONS, expand_inputs
+    from ..files import IMAGE_SUFFIXES
+    from .inputs import expand_inputs
 
     items = expand_inputs(args.inputs, aligned=args.aligned, exclude=exclude or [])
     if not items:
-        raise UsageError(f"no image files found in {' '.join(args.inputs)} (folders are "
-                         f"searched for {' '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise UsageError(
+            f"no image files found in {' '.join(args.inputs)} (folders are "
+            f"searched for {' '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     return items
 
 
 def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path | None) -> int:
     """Shard, run the batch (loading the model when needed), print the summary."""
+    from ..config import get_device
+    from ..core.batching import chunk_size
+    from ..models import load_model
     from . import pipeline as batch
     from .inputs import select_shard
-    from ..config import get_device
-    from ..models import load_model
 
     try:
         device = get_device(args.device)
@@ -293,12 +358,20 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         raise UsageError(f"--device: {exc}") from exc
     _check_model(args.model)
     opts = batch.BatchOptions(
-        csv_path=csv_path, maps_dir=maps_dir, n_passes=args.passes, seed=args.seed,
-        batch_size=args.batch_size or (8 if device.type == "cpu" else 32), faces=args.faces,
-        min_face_size=args.min_face_size, resume=args.resume, model_name=args.model.lower(),
-        progress=not args.quiet and sys.stderr.isatty())
-    rows = batch.run_batch(select_shard(items, args.shard),
-                           lambda: load_model(args.model, device=device), opts)
+        csv_path=csv_path,
+        maps_dir=maps_dir,
+        n_passes=args.passes,
+        seed=args.seed,
+        batch_size=chunk_size(device, args.batch_size),
+        faces=args.faces,
+        min_face_size=args.min_face_size,
+        resume=args.resume,
+        model_name=args.model.lower(),
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    rows = batch.run_batch(
+        select_shard(items, args.shard), lambda: load_model(args.model, device=device), opts
+    )
     text, all_ok = batch.summarise(rows)
     _say(text)
     where = f"results in {csv_path}" if args.out else "results written to stdout"
@@ -314,8 +387,9 @@ def _check_model(name: str) -> None:
     if info is None:
         raise UsageError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     if not info.is_ready():
-        raise UsageError(f"model {name!r} is missing or damaged on this machine: "
-                         f"{_fix_hint(info.fetch_hint)}")
+        raise UsageError(
+            f"model {name!r} is missing or damaged on this machine: {_fix_hint(info.fetch_hint)}"
+        )
 
 
 def _fix_hint(fetch: str | None) -> str:
@@ -356,9 +430,10 @@ def _load_plugin(name: str) -> object:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UsageError(f"`pixelfiq {name}` is not available: {module_name} cannot be "
-                         f"imported ({exc}); update pixelfiq or install its dependencies"
-                         ) from exc
+        raise UsageError(
+            f"`pixelfiq {name}` is not available: {module_name} cannot be "
+            f"imported ({exc}); update pixelfiq or install its dependencies"
+        ) from exc
     if not all(hasattr(module, f) for f in ("add_cli_arguments", "run_cli")):
         raise UsageError(f"`pixelfiq {name}`: {module_name} lacks add_cli_arguments/run_cli")
     return module
@@ -400,5 +475,3 @@ def _report(exc: Exception, args: argparse.Namespace | None) -> int:
     text = str(exc) if usage else f"{type(exc).__name__}: {exc} (run with --debug for details)"
     print(f"pixelfiq: error: {' '.join(text.split())}", file=sys.stderr)
     return EXIT_USAGE if usage else EXIT_FAILED
-
-

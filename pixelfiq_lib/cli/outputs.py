@@ -1,21 +1,18 @@
-"""Output files of a batch run: safe names, atomic writes, per-face map and figure.
-"""
+"""Output files of a batch run: safe names, atomic writes, per-face map and figure."""
+
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import socket
 import unicodedata
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from .inputs import _TEMP_PREFIX, FIGURE_SIZE, MAX_STEM
+from ..files import atomic_write
+from .inputs import FIGURE_SIZE, MAX_STEM
 
 
 # ------------------------------------------------------------------------ output files
@@ -41,61 +38,21 @@ def safe_join(folder: str | os.PathLike, name: str) -> Path:
         InvalidArgumentError: ``name`` is empty, hidden, ``..``, holds a separator or
             NUL, or is longer than 255 bytes.
     """
-    bad = not name or name.startswith(".") or any(c in name for c in ("/", "\\", "\0")) \
-        or len(os.fsencode(name)) > 255 or os.path.isabs(name)
+    bad = (
+        not name
+        or name.startswith(".")
+        or any(c in name for c in ("/", "\\", "\0"))
+        or len(os.fsencode(name)) > 255
+        or os.path.isabs(name)
+    )
     if bad:
         raise InvalidArgumentError(f"unsafe output file name {name!r}")
     return Path(folder) / name
 
 
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Write a file under a hidden temporary name in its folder, then rename it.
-
-    Args:
-        path: the final file.
-        write: called with the open binary temporary file.
-    """
-    path = Path(path)
-    tmp = path.with_name(f"{_TEMP_PREFIX}{_host()}-{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def remove_stale_temporaries(folder: str | os.PathLike) -> int:
-    """Delete temporaries left in ``folder`` by killed runs of this host; returns the count."""
-    prefix, removed = f"{_TEMP_PREFIX}{_host()}-", 0
-    with contextlib.suppress(OSError):
-        for name in os.listdir(folder):
-            pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
-            if pid.isdigit() and not _alive(int(pid)):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, name))
-                    removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def write_face_files(folder: Path, stem: str, face_img: np.ndarray, plq: np.ndarray,
-                     quality: float, q_se: float) -> None:
+def write_face_files(
+    folder: Path, stem: str, face_img: np.ndarray, plq: np.ndarray, quality: float, q_se: float
+) -> None:
     """Write ``<stem>.npy`` (float32 (112, 112) map in [0, 1]) and ``<stem>.png``.
 
     The figure is :func:`viz.plot_explanation` drawn on a stand-alone ``Figure``
@@ -116,5 +73,6 @@ def write_face_files(folder: Path, stem: str, face_img: np.ndarray, plq: np.ndar
     atomic_write(safe_join(folder, f"{stem}.npy"), lambda fh: np.save(fh, arr))
     fig = Figure(figsize=FIGURE_SIZE)
     plot_explanation(face_img, arr, quality, axes=fig.subplots(1, 3), q_se=q_se)
-    atomic_write(safe_join(folder, f"{stem}.png"),
-                 lambda fh: fig.savefig(fh, format="png", dpi=100))
+    atomic_write(
+        safe_join(folder, f"{stem}.png"), lambda fh: fig.savefig(fh, format="png", dpi=100)
+    )

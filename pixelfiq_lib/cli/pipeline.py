@@ -1,5 +1,5 @@
-"""The batch pipeline: decode and align on a worker thread, score in batches, write rows.
-"""
+"""The batch pipeline: decode and align on a worker thread, score in batches, write rows."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..files import atomic_write, remove_stale_temporaries
 from .inputs import _DONE, _QUEUE_INPUTS, STATUSES, InputItem, display_path
 from .outputs import (
-    atomic_write,
     output_stem,
-    remove_stale_temporaries,
     write_face_files,
 )
 from .table import ResultsTable, failure, finished_rows, make_row, read_results
 
 log = logging.getLogger(__name__)
+
 
 # ---------------------------------------------------------------------------- pipeline
 @dataclass(frozen=True)
@@ -60,9 +60,14 @@ class BatchOptions:
 
     def settings(self) -> dict[str, object]:
         """The settings that change results (checked by ``--resume``)."""
-        return {"command": "explain" if self.maps_dir else "quality", "model": self.model_name,
-                "n_passes": self.n_passes, "seed": self.seed, "faces": self.faces,
-                "min_face_size": self.min_face_size}
+        return {
+            "command": "explain" if self.maps_dir else "quality",
+            "model": self.model_name,
+            "n_passes": self.n_passes,
+            "seed": self.seed,
+            "faces": self.faces,
+            "min_face_size": self.min_face_size,
+        }
 
 
 @dataclass
@@ -76,8 +81,9 @@ class _Job:
     reason: str = ""
 
 
-def prepare_table(items: Sequence[InputItem],
-                  opts: BatchOptions) -> tuple[ResultsTable, list[InputItem]]:
+def prepare_table(
+    items: Sequence[InputItem], opts: BatchOptions
+) -> tuple[ResultsTable, list[InputItem]]:
     """Open the results table (fresh, or resumed) and list the inputs still to do.
 
     Raises:
@@ -96,8 +102,11 @@ def prepare_table(items: Sequence[InputItem],
         log.info("resuming: %d input(s) already finished", len(done))
     others = done - table.order.keys()
     if others:
-        log.warning("%d input(s) in %s are not inputs of this run; their rows are kept at "
-                    "the end", len(others), display_path(opts.csv_path))
+        log.warning(
+            "%d input(s) in %s are not inputs of this run; their rows are kept at the end",
+            len(others),
+            display_path(opts.csv_path),
+        )
     return table, [it for it in items if it.source not in done]
 
 
@@ -117,12 +126,14 @@ def _resumable_rows(opts: BatchOptions) -> list[list[str]]:
         if diff:
             raise InvalidArgumentError(
                 f"--resume: the earlier run used other settings {diff} (earlier, now); "
-                "use the same ones or another --out")
+                "use the same ones or another --out"
+            )
     return finished_rows(read_results(opts.csv_path), opts.maps_dir)
 
 
-def _produce(items: Sequence[InputItem], opts: BatchOptions, out: queue.Queue,
-             stop: threading.Event) -> None:
+def _produce(
+    items: Sequence[InputItem], opts: BatchOptions, out: queue.Queue, stop: threading.Event
+) -> None:
     """Worker thread: decode, detect and align each input, in order, into ``out``."""
     for index, item in enumerate(items):
         if stop.is_set():
@@ -148,8 +159,9 @@ def _extract(index: int, item: InputItem, opts: BatchOptions) -> _Job:
         kind = _not_regular(item.path)
         if kind:
             return _Job(index, item, status="skipped", reason=f"not a regular file ({kind})")
-        faces = extract_faces(item.path, aligned=item.aligned, faces=opts.faces,
-                              min_face_size=opts.min_face_size)
+        faces = extract_faces(
+            item.path, aligned=item.aligned, faces=opts.faces, min_face_size=opts.min_face_size
+        )
         return _Job(index, item, faces=list(faces))
     except Exception as exc:  # one bad input must never stop the run
         log.debug("input %s failed", item.source, exc_info=True)
@@ -163,8 +175,13 @@ def _not_regular(path: str) -> str:
         mode = os.stat(path).st_mode
     except OSError:
         return ""  # missing or dangling: the loader reports it as unreadable
-    kinds = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
-             stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+    kinds = {
+        stat.S_ISDIR: "a folder",
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+    }
     return next((name for test, name in kinds.items() if test(mode)), "")
 
 
@@ -180,7 +197,9 @@ def _jobs(out: queue.Queue, worker: threading.Thread) -> Iterator[_Job]:
             job = out.get(timeout=0.5)
         except queue.Empty:
             if not worker.is_alive() and out.empty():
-                raise RuntimeError("the decoding thread stopped early; rerun with --resume")
+                raise RuntimeError(
+                    "the decoding thread stopped early; rerun with --resume"
+                ) from None
             continue
         if job is _DONE:
             return
@@ -214,8 +233,8 @@ def score_faces(model, faces: Sequence, opts: BatchOptions) -> list[_Score | Exc
 
 def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
     from ..core.backprop import pixel_quality_map
-    from ..data import to_tensor
     from ..core.quality import serfiq_quality
+    from ..data import to_tensor
 
     x = to_tensor(list(faces))
     kw = dict(n_passes=opts.n_passes, seed=opts.seed)
@@ -231,23 +250,31 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
 class _Runner:
     """Main-thread side of a run: batches faces, writes files and rows, shows progress."""
 
-    def __init__(self, get_model: Callable[[], object], opts: BatchOptions,
-                 table: ResultsTable, total: int) -> None:
+    def __init__(
+        self, get_model: Callable[[], object], opts: BatchOptions, table: ResultsTable, total: int
+    ) -> None:
         from tqdm import tqdm
 
         self.get_model, self.opts, self.table = get_model, opts, table
         self.pending: list[tuple[_Job, object]] = []
         self.left: dict[int, int] = {}
         self.n_faces, self.start = 0, 0.0  # the clock starts once the model is loaded
-        self.bar = tqdm(total=total, unit="img", disable=not opts.progress, dynamic_ncols=True,
-                        smoothing=0.1, leave=False)
+        self.bar = tqdm(
+            total=total,
+            unit="img",
+            disable=not opts.progress,
+            dynamic_ncols=True,
+            smoothing=0.1,
+            leave=False,
+        )
 
     def add(self, job: _Job) -> None:
         """Take one decoded input: record its failure, or queue its faces for the model."""
         if job.status != "ok":
             log.info("%s: %s (%s)", job.item.source, job.status, job.reason)
-            self.table.append(make_row(job.item.source, status=job.status, error=job.reason,
-                                       n_faces=0))
+            self.table.append(
+                make_row(job.item.source, status=job.status, error=job.reason, n_faces=0)
+            )
             self.bar.update(1)
             return
         if not job.faces:
@@ -276,8 +303,9 @@ class _Runner:
         self.left[job.index] -= 1
         if not self.left[job.index]:
             del self.left[job.index]
-            self.bar.set_postfix_str(f"{self.n_faces} faces, {self.rate():.2f} faces/s",
-                                     refresh=False)
+            self.bar.set_postfix_str(
+                f"{self.n_faces} faces, {self.rate():.2f} faces/s", refresh=False
+            )
             self.bar.update(1)
 
     def rate(self) -> float:
@@ -292,12 +320,20 @@ class _Runner:
             map_file = ""
             if self.opts.maps_dir is not None:
                 stem = f"{output_stem(job.item.path)}_{k}"
-                write_face_files(self.opts.maps_dir, stem, face.image, score.plq, score.q,
-                                 score.q_se)
+                write_face_files(
+                    self.opts.maps_dir, stem, face.image, score.plq, score.q, score.q_se
+                )
                 map_file = f"{stem}.npy"
-            return make_row(source, face=k, status="ok", quality=score.q,
-                            quality_raw=score.q_raw, map_file=map_file,
-                            quality_se=score.q_se, n_faces=n)
+            return make_row(
+                source,
+                face=k,
+                status="ok",
+                quality=score.q,
+                quality_raw=score.q_raw,
+                map_file=map_file,
+                quality_se=score.q_se,
+                n_faces=n,
+            )
         except Exception as exc:  # a face that fails is recorded, the run goes on
             log.debug("face %d of %s failed", k, source, exc_info=True)
             status, reason = failure(exc)
@@ -305,8 +341,9 @@ class _Runner:
             return make_row(source, face=k, status=status, error=reason, n_faces=n)
 
 
-def run_batch(items: Sequence[InputItem], get_model: Callable[[], object],
-              opts: BatchOptions) -> list[list[str]]:
+def run_batch(
+    items: Sequence[InputItem], get_model: Callable[[], object], opts: BatchOptions
+) -> list[list[str]]:
     """Process inputs into the results table (and maps); the engine of the CLI.
 
     Args:
@@ -322,8 +359,9 @@ def run_batch(items: Sequence[InputItem], get_model: Callable[[], object],
     table, todo = prepare_table(items, opts)
     jobs: queue.Queue = queue.Queue(maxsize=_QUEUE_INPUTS)
     stop = threading.Event()
-    worker = threading.Thread(target=_produce, args=(todo, opts, jobs, stop),
-                              name="pixelfiq-decode", daemon=True)
+    worker = threading.Thread(
+        target=_produce, args=(todo, opts, jobs, stop), name="pixelfiq-decode", daemon=True
+    )
     runner = _Runner(get_model, opts, table, len(todo))
     try:
         with _progress_logging(opts.progress):
@@ -332,8 +370,12 @@ def run_batch(items: Sequence[InputItem], get_model: Callable[[], object],
                 runner.add(job)
             runner.flush()
         if runner.n_faces:
-            log.info("%d faces in %.1f s: %.2f faces/s", runner.n_faces,
-                     time.perf_counter() - runner.start, runner.rate())
+            log.info(
+                "%d faces in %.1f s: %.2f faces/s",
+                runner.n_faces,
+                time.perf_counter() - runner.start,
+                runner.rate(),
+            )
     finally:
         stop.set()
         runner.bar.close()

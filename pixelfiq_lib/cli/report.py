@@ -1,5 +1,5 @@
-"""Writers of ``pixelfiq evaluate``: flat tables as CSV and markdown, EDC and faithfulness plots.
-"""
+"""Writers of ``pixelfiq evaluate``: flat tables as CSV and markdown, EDC and faithfulness plots."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,8 +58,11 @@ def plot_edc_set(curves: dict, model_name: str, out_dir: Path) -> list[Path]:
         chosen = {m: c for (i, m), c in curves.items() if i == k}
         fig, ax = plot_edc(chosen, limit=max(PAUC_LIMITS))
         ax.set_title(f"{model_name}: {ax.get_title()}", fontsize=7, wrap=True)
-        fixed_by = (f"fmr{setting['fmr']:g}" if setting["starting_fnmr"] is None
-                    else f"fnmr{setting['starting_fnmr']:g}")
+        fixed_by = (
+            f"fmr{setting['fmr']:g}"
+            if setting["starting_fnmr"] is None
+            else f"fnmr{setting['starting_fnmr']:g}"
+        )
         name = f"{setting['variant']}_{fixed_by}"
         paths.append(out_dir / f"edc_{model_name}_{name}.png")
         fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
@@ -67,8 +70,9 @@ def plot_edc_set(curves: dict, model_name: str, out_dir: Path) -> list[Path]:
     return paths
 
 
-def plot_faithfulness(curves: dict[str, list[FaithfulnessCurve]], model_name: str,
-                      path: Path) -> Path:
+def plot_faithfulness(
+    curves: dict[str, list[FaithfulnessCurve]], model_name: str, path: Path
+) -> Path:
     """Mean deletion (low-, high-first) and insertion curves of every map method (Q̂ and
     cosine rows), in one PNG."""
     import matplotlib.pyplot as plt
@@ -94,7 +98,6 @@ def plot_faithfulness(curves: dict[str, list[FaithfulnessCurve]], model_name: st
     return path
 
 
-
 def _plain(obj: object) -> object:
     """JSON-safe copy: numpy scalars to Python, NaN/inf to None, tuples to lists."""
     if isinstance(obj, dict):
@@ -115,10 +118,12 @@ def paper_rows(paper: dict) -> dict[str, list[dict]]:
         sq = exp["squares"]
         rows["squares"] += [{"model": model, "side": 0, **sq["base"]}]
         rows["squares"] += [{"model": model, **r} for r in sq["by_side"]]
-        rows["inpainting"] += [{"model": model, "set": k, **flatten(v)}
-                               for k, v in exp["inpainting"].items()]
-        rows["disturbances"] += [{"model": model, "disturbance": k, **flatten(v)}
-                                 for k, v in exp["disturbances"].items()]
+        rows["inpainting"] += [
+            {"model": model, "set": k, **flatten(v)} for k, v in exp["inpainting"].items()
+        ]
+        rows["disturbances"] += [
+            {"model": model, "disturbance": k, **flatten(v)} for k, v in exp["disturbances"].items()
+        ]
     return rows
 
 

@@ -1,5 +1,5 @@
-"""The results table of a batch run: rows, reading, resuming, appending.
-"""
+"""The results table of a batch run: rows, reading, resuming, appending."""
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InvalidArgumentError, PixelfiqError
+from ..files import atomic_write
 from .inputs import COLUMNS, STATUSES, display_path
-from .outputs import atomic_write, safe_join
+from .outputs import safe_join
 
 
 # ------------------------------------------------------------------------ results table
@@ -49,7 +50,8 @@ def read_results(path: str | os.PathLike) -> list[list[str]]:
     if not rows or tuple(rows[0]) != COLUMNS:
         raise InvalidArgumentError(
             f"{display_path(path)} is not a pixelfiq results table (header {rows[:1]}); "
-            "use another --out or remove the file")
+            "use another --out or remove the file"
+        )
     return [r for r in rows[1:] if len(r) == len(COLUMNS)]
 
 
@@ -71,8 +73,9 @@ def _finished(group: list[list[str]], maps_dir: Path | None) -> bool:
     n = recs[0]["n_faces"]
     if not n.isdigit() or sorted(r["face"] for r in recs) != sorted(map(str, range(int(n)))):
         return False
-    return maps_dir is None or all(_maps_exist(maps_dir, r["map_file"])
-                                   for r in recs if r["status"] == "ok")
+    return maps_dir is None or all(
+        _maps_exist(maps_dir, r["map_file"]) for r in recs if r["status"] == "ok"
+    )
 
 
 def _maps_exist(folder: Path, map_file: str) -> bool:
@@ -123,7 +126,6 @@ class ResultsTable:
         self.close()
         rows = read_results(self.path)
         last = len(self.order)
-        rows.sort(key=lambda r: (self.order.get(r[0], last),
-                                 int(r[1]) if r[1].isdigit() else -1))
+        rows.sort(key=lambda r: (self.order.get(r[0], last), int(r[1]) if r[1].isdigit() else -1))
         atomic_write(self.path, lambda fh: fh.write(_csv_bytes([COLUMNS, *rows])))
         return rows

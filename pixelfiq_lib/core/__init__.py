@@ -7,9 +7,10 @@
 5. :mod:`.maps` — every map method behind one interface (plq, quality gradient,
    perturbation; Captum and Grad-CAM baselines in :mod:`.baselines`);
 
-then the helpers they share: :mod:`.scoring` (the one body-then-score loop and the
-chunking policy), :mod:`.fills`, and :mod:`.reference` (the naive official-style path
-the benchmark compares against).
+then the helpers they share: :mod:`.batching` (the one chunking policy),
+:mod:`.scoring` (embeddings and Q̂ of image batches, built on
+:func:`.quality.body_features`, the one "body once, then score" loop), :mod:`.fills`,
+and :mod:`.reference` (the naive official-style path the benchmark compares against).
 
 Names are imported on first use: :mod:`pixelfiq_lib.models` needs the constants while
 the steps need :class:`~pixelfiq_lib.models.FRModel`, so nothing is imported eagerly.
@@ -22,76 +23,43 @@ import importlib
 _OWNER: dict[str, str] = {
     **dict.fromkeys(
         (
-            "PLQResult",
-            "aggregate_gradients",
-            "calibrate_a",
-            "calibrate_model",
-            "pixel_quality_map",
-            "quality_gradient_map",
-            "resolve_a",
-            "value_map",
-        ),
-        "backprop",
-    ),
-    **dict.fromkeys(
-        (
-            "RawEmbedding",
-            "SimilarityTarget",
-            "cam_layer",
-            "gradcam_map",
-            "integrated_gradients_map",
-            "occlusion_map",
-            "saliency_map",
-            "similarity",
-            "similarity_forward",
-        ),
-        "baselines",
-    ),
-    **dict.fromkeys(
-        (
-            "PAPER_A",
             "PAPER_ALPHA",
-            "PAPER_B",
-            "PAPER_DROPOUT",
-            "PAPER_PASSES",
             "PAPER_R",
+            "PAPER_A",
+            "PAPER_B",
+            "PAPER_PASSES",
+            "PAPER_DROPOUT",
         ),
         "constants",
-    ),
-    **dict.fromkeys(("FILLS", "fill_images", "gaussian_blur"), "fills"),
-    **dict.fromkeys(
-        (
-            "MAP_METHODS",
-            "MapFn",
-            "inpaint_patches",
-            "perturbation_map",
-            "plq_map",
-            "plq_quality_gradient_map",
-            "random_map",
-            "window_masks",
-        ),
-        "maps",
     ),
     **dict.fromkeys(
         (
             "CPU_CHUNK",
+            "DEVICE_CHUNK",
+            "HEAVY_CPU_CHUNK",
+            "HEAVY_DEVICE_CHUNK",
+            "chunk_size",
+        ),
+        "batching",
+    ),
+    **dict.fromkeys(
+        (
             "MAX_CHUNK_ELEMENTS",
+            "SerfiqSettings",
             "QualityResult",
-            "check_images",
-            "default_chunk_size",
+            "scale_quality",
             "draw_seed",
             "dropout_masks",
-            "fit_scaling",
+            "stochastic_embeddings",
             "mean_pairwise_distance",
             "quality_from_distance",
-            "scale_quality",
             "serfiq_from_features",
             "serfiq_quality",
-            "stochastic_embeddings",
+            "body_features",
+            "fit_scaling",
         ),
         "quality",
     ),
-    **dict.fromkeys(("naive_pixel_quality_map",), "reference"),
     **dict.fromkeys(
         (
             "MIN_EMBEDDING_SUM",
@@ -101,7 +69,49 @@ _OWNER: dict[str, str] = {
         ),
         "regression",
     ),
-    **dict.fromkeys(("default_chunk", "score_images", "unit_embeddings"), "scoring"),
+    **dict.fromkeys(
+        (
+            "PLQResult",
+            "aggregate_gradients",
+            "value_map",
+            "calibrate_a",
+            "resolve_a",
+            "pixel_quality_map",
+            "quality_gradient_map",
+            "calibrate_model",
+        ),
+        "backprop",
+    ),
+    **dict.fromkeys(("unit_embeddings", "score_images"), "scoring"),
+    **dict.fromkeys(("FILLS", "gaussian_blur", "fill_images"), "fills"),
+    **dict.fromkeys(
+        (
+            "MapFn",
+            "plq_map",
+            "plq_quality_gradient_map",
+            "random_map",
+            "window_masks",
+            "inpaint_patches",
+            "perturbation_map",
+            "MAP_METHODS",
+        ),
+        "maps",
+    ),
+    **dict.fromkeys(
+        (
+            "RawEmbedding",
+            "similarity",
+            "similarity_forward",
+            "saliency_map",
+            "integrated_gradients_map",
+            "occlusion_map",
+            "cam_layer",
+            "SimilarityTarget",
+            "gradcam_map",
+        ),
+        "baselines",
+    ),
+    **dict.fromkeys(("naive_pixel_quality_map",), "reference"),
 }
 
 __all__ = sorted(_OWNER)

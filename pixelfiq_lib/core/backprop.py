@@ -13,23 +13,24 @@ gives every face its own gradient.
 
 Taught in: 03_gradient_backprop.ipynb
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from ..core.quality import (
     QualityResult,
-    check_images,
-    default_chunk_size,
-    draw_seed,
+    SerfiqSettings,
     serfiq_from_features,
 )
 from ..core.regression import QualityNode
+from ..data.checks import check_images
 from ..errors import PixelfiqError
 from ..models.base import FRModel
+from .batching import chunk_size as chunk_size_for
 from .constants import PAPER_A, PAPER_B
 
 
@@ -74,7 +75,9 @@ def value_map(saliency: torch.Tensor, a: float = PAPER_A, b: float = PAPER_B) ->
     return torch.sigmoid(np.log(a) + b * torch.log(saliency))
 
 
-def calibrate_a(saliency: torch.Tensor | np.ndarray, b: float = PAPER_B, quantile: float = 0.5) -> float:
+def calibrate_a(
+    saliency: torch.Tensor | np.ndarray, b: float = PAPER_B, quantile: float = 0.5
+) -> float:
     """Per-network ``a``: the ``quantile`` of Ŝ over reference faces maps to P = 0.5.
 
     Solving a·m^b = 1 for the median m makes half of the reference pixels green and
@@ -126,8 +129,8 @@ def pixel_quality_map(
         n_passes, dropout_p, alpha, r, seed: SER-FIQ settings (see ``quality``).
         a: value-mapping constant: ``None`` (the model's calibrated one), ``"paper"``,
             or a number. b: its exponent (paper: 2).
-        chunk_size: faces per forward+backward pass; ``None`` = ``CPU_CHUNK`` (8) on
-            the CPU (smaller batches are faster there), the whole batch on CUDA.
+        chunk_size: faces per forward+backward pass; ``None`` = the device's
+            (:func:`~pixelfiq_lib.core.batching.chunk_size`: 8 on a CPU, 64 on a GPU).
         on_degenerate: quality-node guard, see ``QualityNode.fit``.
     Returns:
         A :class:`PLQResult`; ``plq[i]`` is the map of ``images[i]``.
@@ -138,22 +141,29 @@ def pixel_quality_map(
     Taught in: 03_gradient_backprop.ipynb
     """
     images = check_images(images, model)
-    seed = draw_seed() if seed is None else int(seed)
+    settings = SerfiqSettings(n_passes, dropout_p, alpha, r, seed).resolved(model)
     a = resolve_a(model, a)
-    qkw = dict(n_passes=n_passes, dropout_p=dropout_p, alpha=alpha, r=r, seed=seed)
-    size = chunk_size or default_chunk_size(images)
-    parts = [_plq_chunk(model, chunk, qkw, on_degenerate) for chunk in images.split(size)]
+    size = chunk_size_for(images.device, chunk_size)
+    parts = [_plq_chunk(model, chunk, settings, on_degenerate) for chunk in images.split(size)]
     grads = torch.cat([g for g, _, _ in parts])
     quality = _cat_quality([q for _, q, _ in parts])
     saliency = aggregate_gradients(grads)
-    return PLQResult(value_map(saliency, a, b), saliency, grads, quality, torch.cat([s for _, _, s in parts]), a, b)
+    return PLQResult(
+        value_map(saliency, a, b),
+        saliency,
+        grads,
+        quality,
+        torch.cat([s for _, _, s in parts]),
+        a,
+        b,
+    )
 
 
-def _plq_chunk(model: FRModel, x: torch.Tensor, qkw: dict, on_degenerate: str):
+def _plq_chunk(model: FRModel, x: torch.Tensor, settings: SerfiqSettings, on_degenerate: str):
     x = x.detach().clone().requires_grad_(True)
     feat = model.features(x)
     with torch.no_grad():
-        quality = serfiq_from_features(model, feat.detach(), **qkw)
+        quality = serfiq_from_features(model, feat.detach(), **asdict(settings))
     emb = model.embed_features(feat)
     node = QualityNode.fit(emb, quality.q, on_degenerate=on_degenerate)
     (grads,) = torch.autograd.grad(node(emb).sum(), x)
@@ -165,8 +175,14 @@ def _cat_quality(parts: list[QualityResult]) -> QualityResult:
     first = parts[0]
     fields = ("q", "q_raw", "q_se", "mean_distance")
     cat = {f: torch.cat([getattr(p, f).detach() for p in parts]) for f in fields}
-    return QualityResult(**cat, n_passes=first.n_passes, dropout_p=first.dropout_p,
-                         alpha=first.alpha, r=first.r, seed=first.seed)
+    return QualityResult(
+        **cat,
+        n_passes=first.n_passes,
+        dropout_p=first.dropout_p,
+        alpha=first.alpha,
+        r=first.r,
+        seed=first.seed,
+    )
 
 
 def quality_gradient_map(
@@ -175,7 +191,7 @@ def quality_gradient_map(
     *,
     a: float | str | None = None,
     b: float = PAPER_B,
-    chunk_size: int = 2,
+    chunk_size: int | None = None,
     **qkw,
 ) -> PLQResult:
     """Beyond the paper: differentiate SER-FIQ's Q̂ itself w.r.t. the pixels.
@@ -188,29 +204,36 @@ def quality_gradient_map(
 
     Args:
         model, images, a, b: as in :func:`pixel_quality_map`.
-        chunk_size: faces per backward pass (memory grows with chunk x T x D).
+        chunk_size: faces per backward pass (memory grows with chunk x T x D);
+            ``None`` = the device's heavy chunk (2 on a CPU, 8 on a GPU).
         **qkw: ``n_passes``, ``dropout_p``, ``alpha``, ``r``, ``seed``.
     Returns:
         A :class:`PLQResult` with ``node_scale=None``.
     Taught in: 04_evaluation.ipynb
     """
     images = check_images(images, model)
-    qkw["seed"] = draw_seed() if qkw.get("seed") is None else int(qkw["seed"])
+    settings = asdict(SerfiqSettings(**qkw).resolved(model))
     a = resolve_a(model, a)
     grads, qualities = [], []
-    for chunk in images.split(chunk_size):
+    for chunk in images.split(chunk_size_for(images.device, chunk_size, heavy=True)):
         x = chunk.detach().clone().requires_grad_(True)
-        quality = serfiq_from_features(model, model.features(x), **qkw)
+        quality = serfiq_from_features(model, model.features(x), **settings)
         grads.append(torch.autograd.grad(quality.q.sum(), x)[0])
         qualities.append(_cat_quality([quality]))
     grads = torch.cat(grads)
     saliency = aggregate_gradients(grads)
-    return PLQResult(value_map(saliency, a, b), saliency, grads, _cat_quality(qualities), None, a, b)
-
+    return PLQResult(
+        value_map(saliency, a, b), saliency, grads, _cat_quality(qualities), None, a, b
+    )
 
 
 def calibrate_model(
-    model: FRModel, images: torch.Tensor, *, fit_alpha_r: bool = True, n_passes: int = 100, seed: int = 0
+    model: FRModel,
+    images: torch.Tensor,
+    *,
+    fit_alpha_r: bool = True,
+    n_passes: int = 100,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Fit a network's constants on reference faces: alpha and r, then ``a``.
 
@@ -232,5 +255,7 @@ def calibrate_model(
     alpha, r = model.alpha, model.r
     if fit_alpha_r:
         alpha, r = fit_scaling(serfiq_quality(model, images, n_passes=n_passes, seed=seed).q_raw)
-    res = pixel_quality_map(model, images, n_passes=n_passes, seed=seed, alpha=alpha, r=r, a="paper")
+    res = pixel_quality_map(
+        model, images, n_passes=n_passes, seed=seed, alpha=alpha, r=r, a="paper"
+    )
     return {"alpha": float(alpha), "r": float(r), "plq_a": calibrate_a(res.saliency)}

@@ -1,5 +1,5 @@
-"""Baselines from Captum and pytorch-grad-cam, explaining an embedding similarity.
-"""
+"""Baselines from Captum and pytorch-grad-cam, explaining an embedding similarity."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.quality import check_images
+from ..data.checks import check_images
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
+from .batching import chunk_size as chunk_size_for
 from .fills import fill_images
-from .scoring import default_chunk, unit_embeddings
+from .scoring import unit_embeddings
 
 
 # ------------------------------------------------------- Captum / Grad-CAM baselines
@@ -27,9 +28,7 @@ class RawEmbedding(nn.Module):
         return self.model.head(self.model.features(x))
 
 
-def similarity(
-    raw: torch.Tensor, ref: torch.Tensor, target: str = "cosine"
-) -> torch.Tensor:
+def similarity(raw: torch.Tensor, ref: torch.Tensor, target: str = "cosine") -> torch.Tensor:
     """Similarity of raw embeddings to unit references, along the last dimension.
 
     Args:
@@ -74,9 +73,7 @@ def _attribute(
     return algo.attribute(x, additional_forward_args=(ref,), **kwargs).detach()
 
 
-def saliency_map(
-    model: FRModel, images: torch.Tensor, *, target: str = "dot"
-) -> torch.Tensor:
+def saliency_map(model: FRModel, images: torch.Tensor, *, target: str = "dot") -> torch.Tensor:
     """Captum ``Saliency``: mean over RGB of |d similarity / d pixel|, (B, H, W) >= 0.
 
     ``target="dot"`` by default: the cosine's gradient is zero at the image itself.
@@ -87,8 +84,12 @@ def saliency_map(
 
 
 def integrated_gradients_map(
-    model: FRModel, images: torch.Tensor, *, n_steps: int = 50,
-    baseline: str = "black", target: str = "cosine",
+    model: FRModel,
+    images: torch.Tensor,
+    *,
+    n_steps: int = 50,
+    baseline: str = "black",
+    target: str = "cosine",
     internal_batch_size: int | None = None,
 ) -> torch.Tensor:
     """Captum ``IntegratedGradients`` of cos(e(x), e0), mean over RGB of |attribution|.
@@ -97,22 +98,35 @@ def integrated_gradients_map(
         n_steps: Gauss-Legendre steps along the straight path.
         baseline: the path's start: ``"black"`` (zeros, the usual choice), ``"blur"``
             (sigma 8, the insertion canvas) or ``"mean"`` (the deletion fill).
-        internal_batch_size: images per forward/backward (see :func:`default_chunk`).
+        internal_batch_size: images per forward/backward (default: the device's, see
+            :func:`~.batching.chunk_size`).
     Returns:
         (B, H, W) float32 >= 0; the signed attributions sum to ~1 - cos(baseline).
     """
     from captum.attr import IntegratedGradients
 
     base = fill_images(check_images(images, model), baseline)
-    attr = _attribute(IntegratedGradients, model, images, target, baselines=base,
-                      n_steps=n_steps,
-                      internal_batch_size=default_chunk(base, internal_batch_size))
+    attr = _attribute(
+        IntegratedGradients,
+        model,
+        images,
+        target,
+        baselines=base,
+        n_steps=n_steps,
+        internal_batch_size=chunk_size_for(base.device, internal_batch_size),
+    )
     return attr.abs().mean(dim=1)
 
 
 def occlusion_map(
-    model: FRModel, images: torch.Tensor, *, window: int = 16, stride: int = 8,
-    baseline: str = "blur", target: str = "cosine", chunk_size: int | None = None,
+    model: FRModel,
+    images: torch.Tensor,
+    *,
+    window: int = 16,
+    stride: int = 8,
+    baseline: str = "blur",
+    target: str = "cosine",
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Captum ``Occlusion`` of cos(e(x), e0): mean over covering windows of 1 - cos.
 
@@ -124,10 +138,17 @@ def occlusion_map(
     from captum.attr import Occlusion
 
     base = fill_images(check_images(images, model), baseline)
-    per_eval = max(1, default_chunk(base, chunk_size) // len(base))
-    attr = _attribute(Occlusion, model, images, target, baselines=base,
-                      sliding_window_shapes=(3, window, window),
-                      strides=(3, stride, stride), perturbations_per_eval=per_eval)
+    per_eval = max(1, chunk_size_for(base.device, chunk_size) // len(base))
+    attr = _attribute(
+        Occlusion,
+        model,
+        images,
+        target,
+        baselines=base,
+        sliding_window_shapes=(3, window, window),
+        strides=(3, stride, stride),
+        perturbations_per_eval=per_eval,
+    )
     return attr.mean(dim=1)
 
 
@@ -141,10 +162,14 @@ def cam_layer(model: FRModel) -> nn.Module:
     depthwise (7x7 -> 1x1) conv.
     """
     found: list[nn.Module] = []
-    leaves = [m for m in model.body.modules() if not list(m.children())
-              and not isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    hooks = [m.register_forward_hook(lambda mod, i, o: _note_spatial(found, mod, o))
-             for m in leaves]
+    leaves = [
+        m
+        for m in model.body.modules()
+        if not list(m.children()) and not isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o: _note_spatial(found, mod, o)) for m in leaves
+    ]
     grey = torch.full((1, 3, *model.input_size), 127.5, device=model.device)
     try:
         with torch.no_grad():
@@ -153,8 +178,7 @@ def cam_layer(model: FRModel) -> nn.Module:
         for h in hooks:
             h.remove()
     if not found:
-        raise InvalidArgumentError(
-            f"{model.name}'s body has no spatial layer; pass target_layer")
+        raise InvalidArgumentError(f"{model.name}'s body has no spatial layer; pass target_layer")
     return found[-1]
 
 
@@ -175,7 +199,10 @@ class SimilarityTarget:
 
 
 def gradcam_map(
-    model: FRModel, images: torch.Tensor, *, target_layer: nn.Module | None = None,
+    model: FRModel,
+    images: torch.Tensor,
+    *,
+    target_layer: nn.Module | None = None,
     target: str = "dot",
 ) -> torch.Tensor:
     """pytorch-grad-cam ``GradCAM`` of the embedding similarity to e0.

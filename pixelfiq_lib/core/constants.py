@@ -5,6 +5,7 @@ code (method-spec §2.5), not from the paper's text. Each shipped network record
 own fitted values in :data:`pixelfiq_lib.models.MODELS`; these are the defaults of a
 network brought by the user.
 """
+
 from __future__ import annotations
 
 #: Scaling Q̂ = sigmoid(alpha (Q - r)): official code, fitted to ArcFace's raw Q band.

@@ -2,6 +2,7 @@
 
 Used by the perturbation map, the Captum baselines and the deletion/insertion curves.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,9 +33,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float = 8.0) -> torch.Tensor:
     return F.conv2d(x, k.view(-1, 1, k.shape[-1], 1), groups=images.shape[1])
 
 
-def fill_images(
-    images: torch.Tensor, fill: str = "blur", sigma: float = 8.0
-) -> torch.Tensor:
+def fill_images(images: torch.Tensor, fill: str = "blur", sigma: float = 8.0) -> torch.Tensor:
     """What removed pixels are replaced with.
 
     Args:

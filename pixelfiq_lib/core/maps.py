@@ -2,6 +2,7 @@
 
 Taught in: 03_gradient_backprop.ipynb
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from ..core.backprop import pixel_quality_map, quality_gradient_map
-from ..core.quality import check_images
+from ..data.checks import check_images
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
 from .baselines import (
@@ -32,9 +33,7 @@ def plq_map(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
     return pixel_quality_map(model, images, **kwargs).plq
 
 
-def plq_quality_gradient_map(
-    model: FRModel, images: torch.Tensor, **kwargs
-) -> torch.Tensor:
+def plq_quality_gradient_map(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
     """P from the gradient of Q̂ itself, ``quality_gradient_map(...).plq``."""
     return quality_gradient_map(model, images, **kwargs).plq
 
@@ -59,20 +58,17 @@ def window_masks(
     if not 0 < window <= min(size) or not 1 <= stride <= window:
         raise InvalidArgumentError(
             f"need 0 < window <= {min(size)} and 1 <= stride <= window, "
-            f"got window={window}, stride={stride}")
+            f"got window={window}, stride={stride}"
+        )
     starts = [list(range(0, n - window + 1, stride)) for n in size]
-    starts = [s if s[-1] == n - window else s + [n - window]
-              for s, n in zip(starts, size)]
-    masks = torch.zeros(len(starts[0]) * len(starts[1]), *size, dtype=torch.bool,
-                        device=device)
+    starts = [s if s[-1] == n - window else s + [n - window] for s, n in zip(starts, size)]
+    masks = torch.zeros(len(starts[0]) * len(starts[1]), *size, dtype=torch.bool, device=device)
     for k, (y, x) in enumerate((y, x) for y in starts[0] for x in starts[1]):
-        masks[k, y: y + window, x: x + window] = True
+        masks[k, y : y + window, x : x + window] = True
     return masks
 
 
-def inpaint_patches(
-    image: torch.Tensor, masks: torch.Tensor, radius: int = 3
-) -> torch.Tensor:
+def inpaint_patches(image: torch.Tensor, masks: torch.Tensor, radius: int = 3) -> torch.Tensor:
     """Fill each mask of one image with OpenCV's Telea inpainting.
 
     Args:
@@ -87,8 +83,14 @@ def inpaint_patches(
 
 
 def perturbation_map(
-    model: FRModel, images: torch.Tensor, *, window: int = 16, stride: int = 8,
-    fill: str = "blur", n_passes: int = 100, seed: int = 0,
+    model: FRModel,
+    images: torch.Tensor,
+    *,
+    window: int = 16,
+    stride: int = 8,
+    fill: str = "blur",
+    n_passes: int = 100,
+    seed: int = 0,
     chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Black-box pixel quality: how much Q̂ drops when the pixel's patch is removed.
@@ -117,11 +119,16 @@ def perturbation_map(
         else:
             filled = fill_images(img[None], fill)
             patched = torch.where(masks[:, None], filled, img[None])
-        q, _ = score_images(model, torch.cat([img[None], patched]), None,
-                            n_passes=n_passes, seed=seed, chunk_size=chunk_size)
+        q, _ = score_images(
+            model,
+            torch.cat([img[None], patched]),
+            None,
+            n_passes=n_passes,
+            seed=seed,
+            chunk_size=chunk_size,
+        )
         out.append(((q[0] - q[1:])[:, None, None] * masks).sum(0) / masks.sum(0))
     return torch.stack(out).float()
-
 
 
 MAP_METHODS: dict[str, MapFn] = {

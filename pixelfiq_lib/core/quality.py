@@ -24,6 +24,7 @@ Design choices (documented where the paper is silent):
 
 Taught in: 01_quality_model.ipynb
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,14 +34,43 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.checks import check_images
 from ..errors import PixelfiqError
 from ..models.base import FRModel
+from .batching import chunk_size as chunk_size_for
+from .constants import PAPER_PASSES
 
 #: Most float32 elements held at once by the stochastic head (64 MiB).
 MAX_CHUNK_ELEMENTS = 2**24
-#: Faces per body pass on the CPU: there the per-face cost rises with the batch size
-#: (SFace, batch 32: forward 9.5 ms/face in chunks of 8 vs 13.9 ms unchunked).
-CPU_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class SerfiqSettings:
+    """The settings of one SER-FIQ computation, in one place.
+
+    Attributes:
+        n_passes: T, the number of stochastic passes (paper: 100).
+        dropout_p: dropout rate; ``None`` = the network's (``model.dropout_p``).
+        alpha, r: scaling constants of Q̂; ``None`` = the network's fitted ones.
+        seed: seed of the shared dropout masks; ``None`` draws a fresh one.
+    Use :meth:`resolved` to fill the ``None`` fields for a network.
+    """
+
+    n_passes: int = PAPER_PASSES
+    dropout_p: float | None = None
+    alpha: float | None = None
+    r: float | None = None
+    seed: int | None = 0
+
+    def resolved(self, model: FRModel) -> SerfiqSettings:
+        """A copy with every ``None`` filled from ``model`` (and a drawn seed)."""
+        return SerfiqSettings(
+            n_passes=int(self.n_passes),
+            dropout_p=model.dropout_p if self.dropout_p is None else float(self.dropout_p),
+            alpha=model.alpha if self.alpha is None else float(self.alpha),
+            r=model.r if self.r is None else float(self.r),
+            seed=draw_seed() if self.seed is None else int(self.seed),
+        )
 
 
 @dataclass
@@ -76,7 +106,9 @@ def draw_seed() -> int:
     return int(np.random.SeedSequence().generate_state(1)[0])
 
 
-def dropout_masks(n_passes: int, dim: int, p: float, *, seed: int, device: torch.device) -> torch.Tensor:
+def dropout_masks(
+    n_passes: int, dim: int, p: float, *, seed: int, device: torch.device
+) -> torch.Tensor:
     """T inverted-dropout masks, shared by every image of a call.
 
     Returns:
@@ -125,7 +157,9 @@ def stochastic_embeddings(model: FRModel, feat: torch.Tensor, masks: torch.Tenso
     """
     n_pass, dim = masks.shape
     step = max(1, min(n_pass, MAX_CHUNK_ELEMENTS // dim))
-    out = [model.embed_features(f * masks[s : s + step]) for f in feat for s in range(0, n_pass, step)]
+    out = [
+        model.embed_features(f * masks[s : s + step]) for f in feat for s in range(0, n_pass, step)
+    ]
     return torch.cat(out).view(len(feat), n_pass, -1)
 
 
@@ -190,14 +224,11 @@ def serfiq_from_features(
     Returns:
         A :class:`QualityResult`.
     """
-    p = model.dropout_p if dropout_p is None else float(dropout_p)
-    seed = draw_seed() if seed is None else int(seed)
-    alpha = model.alpha if alpha is None else float(alpha)
-    r = model.r if r is None else float(r)
-    masks = dropout_masks(n_passes, feat.shape[1], p, seed=seed, device=feat.device).to(feat.dtype)
-    mean, se = mean_pairwise_distance(stochastic_embeddings(model, feat, masks))
-    q_raw, q, q_se = quality_from_distance(mean, se, alpha, r)
-    return QualityResult(q, q_raw, q_se, mean, n_passes, p, alpha, r, seed)
+    s = SerfiqSettings(n_passes, dropout_p, alpha, r, seed).resolved(model)
+    masks = dropout_masks(s.n_passes, feat.shape[1], s.dropout_p, seed=s.seed, device=feat.device)
+    mean, se = mean_pairwise_distance(stochastic_embeddings(model, feat, masks.to(feat.dtype)))
+    q_raw, q, q_se = quality_from_distance(mean, se, s.alpha, s.r)
+    return QualityResult(q, q_raw, q_se, mean, s.n_passes, s.dropout_p, s.alpha, s.r, s.seed)
 
 
 def serfiq_quality(model: FRModel, images: torch.Tensor, **kwargs) -> QualityResult:
@@ -216,38 +247,32 @@ def serfiq_quality(model: FRModel, images: torch.Tensor, **kwargs) -> QualityRes
 
     Taught in: 01_quality_model.ipynb
     """
-    images = check_images(images, model)
-    size = default_chunk_size(images)
     with torch.inference_mode():
-        feat = torch.cat([model.features(chunk) for chunk in images.split(size)])
-        return serfiq_from_features(model, feat, **kwargs)
+        return serfiq_from_features(model, body_features(model, images), **kwargs)
 
 
-def default_chunk_size(images: torch.Tensor) -> int:
-    """Faces per body pass: ``CPU_CHUNK`` on the CPU, the whole batch elsewhere."""
-    return CPU_CHUNK if images.device.type == "cpu" else max(1, len(images))
+def body_features(
+    model: FRModel, images: torch.Tensor, chunk_size: int | None = None
+) -> torch.Tensor:
+    """The body's pre-dropout features of a batch, one pass per chunk of faces.
 
+    The one "run the body once" loop of the library: SER-FIQ, the evaluation's
+    embeddings and the deletion curves all score what it returns.
 
-def check_images(images: torch.Tensor, model: FRModel) -> torch.Tensor:
-    """Validate a (B, 3, H, W) RGB 0..255 batch and move it to the model's device."""
-    if not isinstance(images, torch.Tensor):
-        raise PixelfiqError(f"images must be a torch.Tensor (B, 3, H, W), got {type(images).__name__}")
-    if images.ndim == 3:
-        images = images.unsqueeze(0)
-    if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != model.input_size:
-        raise PixelfiqError(
-            f"images must have shape (B, 3, {model.input_size[0]}, {model.input_size[1]}) "
-            f"RGB 0..255 for {model.name}, got {tuple(images.shape)}"
-        )
-    if not torch.isfinite(images).all():
-        raise PixelfiqError("images contain NaN or infinite values")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1e-3 or hi > 255.001 or 0.0 < hi <= 1.0:
-        raise PixelfiqError(
-            f"images must be RGB in 0..255 (got values in [{lo:.3g}, {hi:.3g}]); "
-            "scale [0, 1] images by 255 first"
-        )
-    return images.to(model.device, model.dtype)
+    Args:
+        model: the network. images: (B, 3, H, W) RGB 0..255 (checked here).
+        chunk_size: faces per pass (default: :func:`batching.chunk_size` of the device).
+    Returns:
+        (B, D) features on the model's device, without gradients.
+    Raises:
+        InvalidImageError: images of the wrong shape, type or range.
+    """
+    images = check_images(images, model)
+    size = chunk_size_for(images.device, chunk_size)
+    # no_grad, not inference_mode: the features may be used later beside autograd
+    # (reference embeddings of the Captum baselines).
+    with torch.no_grad():
+        return torch.cat([model.features(chunk) for chunk in images.split(size)])
 
 
 def fit_scaling(q_raw: np.ndarray | torch.Tensor, coverage: float = 0.9) -> tuple[float, float]:

@@ -1,19 +1,24 @@
-"""The naive, official-style PLQ path: body once, head T times one image at a time, one backward per image. The benchmark's reference.
+"""The naive, official-style PLQ path, the benchmark's reference.
+
+Each image in turn: the whole network T times for Q̂, then one backward pass.
 """
+
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import torch
 
 from ..core.backprop import PLQResult, aggregate_gradients, resolve_a, value_map
 from ..core.quality import (
     QualityResult,
-    check_images,
-    draw_seed,
+    SerfiqSettings,
     dropout_masks,
     mean_pairwise_distance,
     quality_from_distance,
 )
 from ..core.regression import QualityNode
+from ..data.checks import check_images
 from ..models.base import FRModel
 from .constants import PAPER_B
 
@@ -42,29 +47,34 @@ def naive_pixel_quality_map(
     outputs it reproduces (same masks, hence the same Q̂).
     """
     images = check_images(images, model)
-    seed = draw_seed() if seed is None else int(seed)
-    p = model.dropout_p if dropout_p is None else float(dropout_p)
-    alpha = model.alpha if alpha is None else float(alpha)
-    r = model.r if r is None else float(r)
-    parts = [_naive_one(model, img[None], n_passes, p, seed, alpha, r, on_degenerate) for img in images]
+    s = SerfiqSettings(n_passes, dropout_p, alpha, r, seed).resolved(model)
+    parts = [_naive_one(model, img[None], s, on_degenerate) for img in images]
     grads = torch.cat([g for g, _, _ in parts])
     fields = [torch.cat(f) for f in zip(*(stats for _, stats, _ in parts))]
-    quality = QualityResult(*fields, n_passes=n_passes, dropout_p=p, alpha=alpha, r=r, seed=seed)
+    quality = QualityResult(*fields, **asdict(s))
     saliency = aggregate_gradients(grads)
     a = resolve_a(model, a)
-    return PLQResult(value_map(saliency, a, b), saliency, grads, quality,
-                     torch.cat([s for _, _, s in parts]), a, b)
+    return PLQResult(
+        value_map(saliency, a, b),
+        saliency,
+        grads,
+        quality,
+        torch.cat([s for _, _, s in parts]),
+        a,
+        b,
+    )
 
 
-def _naive_one(model: FRModel, image: torch.Tensor, n_passes: int, p: float, seed: int,
-               alpha: float, r: float, on_degenerate: str):
+def _naive_one(model: FRModel, image: torch.Tensor, s: SerfiqSettings, on_degenerate: str):
     """One image: T whole-network passes for Q̂, then one gradient pass for its node."""
     with torch.inference_mode():
-        feat = model.features(image.repeat(n_passes, 1, 1, 1))
-        masks = dropout_masks(n_passes, feat.shape[1], p, seed=seed, device=feat.device)
+        feat = model.features(image.repeat(s.n_passes, 1, 1, 1))
+        masks = dropout_masks(
+            s.n_passes, feat.shape[1], s.dropout_p, seed=s.seed, device=feat.device
+        )
         emb = model.embed_features(feat * masks.to(feat.dtype))
         mean, se = mean_pairwise_distance(emb[None])
-        q_raw, q, q_se = quality_from_distance(mean, se, alpha, r)
+        q_raw, q, q_se = quality_from_distance(mean, se, s.alpha, s.r)
     x = image.detach().clone().requires_grad_(True)
     emb0 = model(x)
     node = QualityNode.fit(emb0, q.clone(), on_degenerate=on_degenerate)

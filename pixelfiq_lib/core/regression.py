@@ -14,6 +14,7 @@ pass through ``sum_i N_i`` yields every image's own gradient.
 
 Taught in: 02_regression_construction.ipynb
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,7 @@ class QualityNode(nn.Module):
     @classmethod
     def fit(
         cls, emb0: torch.Tensor, q: torch.Tensor, *, on_degenerate: str = "raise"
-    ) -> "QualityNode":
+    ) -> QualityNode:
         """Closed-form weights so that the node outputs ``q`` at ``emb0``.
 
         Args:
@@ -61,9 +62,14 @@ class QualityNode(nn.Module):
         tiny = total.abs() < MIN_EMBEDDING_SUM
         if tiny.any():
             bad = tiny.nonzero().flatten().tolist()
-            msg = f"embedding component sum ~0 for image(s) {bad}: the quality node's weight Q̂/Σe is undefined"
+            msg = (
+                f"embedding component sum ~0 for image(s) {bad}: "
+                "the quality node's weight Q̂/Σe is undefined"
+            )
             if on_degenerate == "raise":
-                raise QualityNodeError(msg + "; pass on_degenerate='clamp' to accept a clamped weight")
+                raise QualityNodeError(
+                    msg + "; pass on_degenerate='clamp' to accept a clamped weight"
+                )
             log.warning("%s; clamping |Σe| to %g", msg, MIN_EMBEDDING_SUM)
             sign = torch.where(total >= 0, 1.0, -1.0).to(total)
             total = torch.where(tiny, sign * MIN_EMBEDDING_SUM, total)
@@ -112,4 +118,6 @@ def build_quality_regression(
     """
     with torch.inference_mode():
         emb0 = model(images)
-    return QualityRegressionModel(model, QualityNode.fit(emb0.clone(), q, on_degenerate=on_degenerate))
+    return QualityRegressionModel(
+        model, QualityNode.fit(emb0.clone(), q, on_degenerate=on_degenerate)
+    )

@@ -9,15 +9,22 @@ Conventions used by every function here and by the rest of the library:
 
 Modules: :mod:`.io` (decoding), :mod:`.detection` (YuNet), :mod:`.alignment`
 (alignment and face extraction), :mod:`.tensors`, :mod:`.samples` (the course's faces),
+:mod:`.checks` (every image and tensor check, one exception: ``InvalidImageError``),
 :mod:`.template` (the template, without OpenCV), :mod:`.types`.
 
 Taught in: 01_quality_model.ipynb
 """
+
 from __future__ import annotations
 
 from .alignment import (  # noqa: F401
     align_face,
     extract_faces,
+)
+from .checks import (  # noqa: F401
+    check_face,
+    check_images,
+    check_rgb,
 )
 from .detection import (  # noqa: F401
     detect_faces,
@@ -61,6 +68,9 @@ __all__ = [
     "PAD_FRACTION",
     "align_face",
     "bbt_faces",
+    "check_face",
+    "check_images",
+    "check_rgb",
     "detect_faces",
     "extract_faces",
     "load_image",

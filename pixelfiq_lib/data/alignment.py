@@ -1,5 +1,5 @@
-"""ArcFace 5-point alignment and face extraction (detect + align).
-"""
+"""ArcFace 5-point alignment and face extraction (detect + align)."""
+
 from __future__ import annotations
 
 import logging
@@ -10,17 +10,17 @@ import cv2
 import numpy as np
 
 from .. import errors
-from .detection import _check_rgb, detect_faces
+from .checks import check_rgb
+from .detection import detect_faces
 from .io import _label, load_image
 from .template import ALIGNED_SIZE
 from .types import MIN_FACE_SIZE, AlignedFace, ImageSource
 
 log = logging.getLogger(__name__)
 
+
 # --------------------------------------------------------------------------- alignment
-def align_face(
-    img_rgb: np.ndarray, landmarks: np.ndarray, size: int = ALIGNED_SIZE
-) -> np.ndarray:
+def align_face(img_rgb: np.ndarray, landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
     """Warp a face onto the ArcFace template (insightface ``norm_crop``).
 
     A similarity transform maps the 5 landmarks onto :data:`ARCFACE_TEMPLATE`
@@ -40,11 +40,9 @@ def align_face(
     """
     from insightface.utils import face_align
 
-    img = _check_rgb(img_rgb)
+    img = check_rgb(img_rgb)
     if not isinstance(size, (int, np.integer)) or size <= 0 or size % ALIGNED_SIZE:
-        raise errors.InvalidArgumentError(
-            f"size must be a positive multiple of 112, got {size!r}"
-        )
+        raise errors.InvalidArgumentError(f"size must be a positive multiple of 112, got {size!r}")
     lmk = _check_landmarks(landmarks)
     # insightface calls SimilarityTransform.estimate, deprecated in scikit-image 0.26
     with warnings.catch_warnings():
@@ -67,8 +65,7 @@ def _check_landmarks(landmarks: object) -> np.ndarray:
         raise errors.InvalidArgumentError(f"landmarks must be numbers: {exc}") from exc
     if lmk.shape != (5, 2) or not np.isfinite(lmk).all() or np.abs(lmk).max() > 1e6:
         raise errors.InvalidArgumentError(
-            "landmarks must be a finite (5, 2) array of pixel coordinates, got shape "
-            f"{lmk.shape}"
+            f"landmarks must be a finite (5, 2) array of pixel coordinates, got shape {lmk.shape}"
         )
     return lmk.astype(np.float32)
 
@@ -100,9 +97,7 @@ def extract_faces(
         >>> crops = extract_faces(sample_image_paths()["t1"])  # 6 AlignedFace
     """
     if faces not in ("all", "largest"):
-        raise errors.InvalidArgumentError(
-            f'faces must be "all" or "largest", got {faces!r}'
-        )
+        raise errors.InvalidArgumentError(f'faces must be "all" or "largest", got {faces!r}')
     img, label = load_image(source), _label(source)
     if aligned:
         return [AlignedFace(_readonly(_resize_aligned(img)), 0, None, label)]
@@ -128,9 +123,7 @@ def _resize_aligned(img: np.ndarray) -> np.ndarray:
     if (h, w) == (ALIGNED_SIZE, ALIGNED_SIZE):
         return img
     if max(h, w) > 1.1 * min(h, w):
-        log.warning(
-            "aligned input of %dx%d is not square; it is stretched to 112x112", w, h
-        )
+        log.warning("aligned input of %dx%d is not square; it is stretched to 112x112", w, h)
     return cv2.resize(img, (ALIGNED_SIZE, ALIGNED_SIZE), interpolation=cv2.INTER_AREA)
 
 

@@ -1,5 +1,5 @@
-"""YuNet face detection (OpenCV) on RGB images.
-"""
+"""YuNet face detection (OpenCV) on RGB images."""
+
 from __future__ import annotations
 
 import functools
@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 
 from .. import errors
+from .checks import check_rgb
+from .types import _DETECT_LOCK, DETECT_MAX_SIDE, PAD_FRACTION, Face
 
 _YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
-from .types import _DETECT_LOCK, DETECT_MAX_SIDE, MAX_PIXELS, PAD_FRACTION, Face
 
 
 # --------------------------------------------------------------------------- detection
@@ -36,32 +37,6 @@ def _yunet() -> cv2.FaceDetectorYN:
         ) from exc
 
 
-def _check_rgb(img: object, what: str = "img_rgb") -> np.ndarray:
-    """Refuse anything but an (H, W, 3) uint8 array with at least one pixel."""
-    if (
-        not isinstance(img, np.ndarray)
-        or img.dtype != np.uint8
-        or img.ndim != 3
-        or img.shape[2] != 3
-        or img.shape[0] == 0
-        or img.shape[1] == 0
-    ):
-        desc = (
-            f"{img.shape} {img.dtype}"
-            if isinstance(img, np.ndarray)
-            else type(img).__name__
-        )
-        raise errors.ImageLoadError(
-            f"{what} must be an (H, W, 3) uint8 RGB array, got {desc}; "
-            "use load_image() first"
-        )
-    if img.shape[0] * img.shape[1] > MAX_PIXELS:
-        raise errors.ImageLoadError(
-            f"{what} has more than MAX_PIXELS={MAX_PIXELS} pixels"
-        )
-    return img
-
-
 def _run_yunet(bgr: np.ndarray, score_threshold: float) -> np.ndarray:
     """YuNet on a BGR uint8 image: (N, 15) float32 [x, y, w, h, 10 landmarks, score]."""
     det = _yunet()
@@ -71,9 +46,7 @@ def _run_yunet(bgr: np.ndarray, score_threshold: float) -> np.ndarray:
             det.setInputSize((bgr.shape[1], bgr.shape[0]))
             _, found = det.detect(np.ascontiguousarray(bgr))
     except cv2.error as exc:
-        raise errors.ModelError(
-            f"the face detector failed on a {bgr.shape} image: {exc}"
-        ) from exc
+        raise errors.ModelError(f"the face detector failed on a {bgr.shape} image: {exc}") from exc
     return np.zeros((0, 15), np.float32) if found is None else found.reshape(-1, 15)
 
 
@@ -122,7 +95,7 @@ def detect_faces(
     Example:
         >>> faces = detect_faces(load_image(sample_image_paths()["t1"]))  # 6 faces
     """
-    img = _check_rgb(img_rgb)
+    img = check_rgb(img_rgb)
     _check_range("score_threshold", score_threshold, 0.0, 1.0)
     _check_range("min_size", min_size, 0.0, float("inf"))
     small, scale = _downscale(img, DETECT_MAX_SIDE)
@@ -139,9 +112,7 @@ def _check_range(name: str, value: object, lo: float, hi: float) -> None:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise errors.InvalidArgumentError(
-            f"{name} must lie in [{lo}, {hi}], got {value!r}"
-        )
+        raise errors.InvalidArgumentError(f"{name} must lie in [{lo}, {hi}], got {value!r}")
 
 
 def _downscale(img: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:

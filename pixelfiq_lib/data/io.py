@@ -1,5 +1,5 @@
-"""Decoding images from files, bytes, PIL images and arrays into (H, W, 3) uint8 RGB.
-"""
+"""Decoding images from files, bytes, PIL images and arrays into (H, W, 3) uint8 RGB."""
+
 from __future__ import annotations
 
 import io
@@ -15,6 +15,7 @@ from .. import errors
 from .types import _ALPHA_MODES, MAX_PIXELS, ImageSource
 
 log = logging.getLogger(__name__)
+
 
 # ----------------------------------------------------------------------------- loading
 def load_image(source: ImageSource) -> np.ndarray:
@@ -81,9 +82,7 @@ def _checked_path(source: str | os.PathLike, label: str) -> Path:
         if path.is_dir():
             raise errors.ImageLoadError(f"cannot read {label}: it is a directory")
         if path.stat().st_size == 0:
-            raise errors.ImageLoadError(
-                f"cannot read {label}: the file is empty (0 bytes)"
-            )
+            raise errors.ImageLoadError(f"cannot read {label}: the file is empty (0 bytes)")
     except errors.ImageLoadError:
         raise
     except (OSError, ValueError, TypeError) as exc:
@@ -173,17 +172,14 @@ def _array_to_rgb(arr: np.ndarray, label: str) -> np.ndarray:
     h, w = arr.shape[:2]
     if h == 0 or w == 0 or h * w > MAX_PIXELS:
         raise errors.ImageLoadError(
-            f"cannot read {label}: {h}x{w} pixels is empty or exceeds "
-            f"MAX_PIXELS={MAX_PIXELS}"
+            f"cannot read {label}: {h}x{w} pixels is empty or exceeds MAX_PIXELS={MAX_PIXELS}"
         )
     arr8 = _to_uint8(arr, label)
     if arr8.shape[2] == 1:
         return np.repeat(arr8, 3, axis=2)
     if arr8.shape[2] == 4:
         alpha = arr8[:, :, 3:].astype(np.uint16)
-        return ((arr8[:, :, :3].astype(np.uint16) * alpha + 127) // 255).astype(
-            np.uint8
-        )
+        return ((arr8[:, :, :3].astype(np.uint16) * alpha + 127) // 255).astype(np.uint8)
     return np.array(arr8, dtype=np.uint8, order="C", copy=True)
 
 

@@ -1,5 +1,8 @@
-"""Sample faces for the course and the tests: insightface's sample photos and the ``bbt`` identity set.
+"""Sample faces for the course and the tests.
+
+insightface's sample photos, and the ``bbt`` identity set of ``data/bbt``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,9 +65,7 @@ def sample_faces(n: int | None = None) -> list[AlignedFace]:
         AlignedFace list; images are (112, 112, 3) uint8 RGB in 0..255. Cached.
     """
     if n is not None and (not isinstance(n, (int, np.integer)) or n < 0):
-        raise errors.InvalidArgumentError(
-            f"n must be None or a non-negative int, got {n!r}"
-        )
+        raise errors.InvalidArgumentError(f"n must be None or a non-negative int, got {n!r}")
     faces = list(_sample_faces_cached())
     return faces if n is None else faces[:n]
 
@@ -87,13 +88,13 @@ def bbt_faces() -> dict[str, list[AlignedFace]]:
         ``{identity: [AlignedFace, ...]}`` sorted by name; images (112, 112, 3) uint8
         RGB (the source crops are greyscale, so R = G = B). Cached per folder.
     Raises:
-        errors.DataNotFoundError: ``config.bbt_dir()`` is None (no shared data).
+        errors.DataNotFoundError: ``config.bbt_dir()`` is None (no ``data/bbt``).
     """
     root = config.bbt_dir()
     if root is None:
         raise errors.DataNotFoundError(
-            "the bbt face set (shared/data/bbt) was not found; set PIXELFIQ_SHARED "
-            "to the folder that holds data/bbt"
+            "the bbt face set (data/bbt of the repository) was not found; set "
+            "PIXELFIQ_DATA to the folder that holds bbt/"
         )
     return {name: list(faces) for name, faces in _bbt_cached(str(root))}
 
@@ -118,7 +119,6 @@ def paper_faces() -> dict[str, AlignedFace]:
     root = config.paper_dir()
     if root is None:
         raise errors.DataNotFoundError(
-            "the paper's test faces (shared/data/paper) were not found; "
-            "set PIXELFIQ_SHARED"
+            "the paper's test faces (shared/data/paper) were not found; set PIXELFIQ_SHARED"
         )
     return dict(_paper_cached(str(root)))

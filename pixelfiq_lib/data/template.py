@@ -3,6 +3,7 @@
 Regions, perturbations and plots need the template's landmark positions but not the
 detector: this module lets them import it without loading ``cv2``.
 """
+
 from __future__ import annotations
 
 import numpy as np

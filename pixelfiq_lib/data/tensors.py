@@ -1,5 +1,5 @@
-"""Aligned faces to model tensors and back.
-"""
+"""Aligned faces to model tensors and back."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from .. import errors
-from .detection import _check_rgb
-from .template import ALIGNED_SIZE
+from .checks import check_face
 from .types import AlignedFace
 
 
@@ -26,7 +25,7 @@ def to_tensor(
     Returns:
         (B, 3, 112, 112) float32 RGB tensor in 0..255, NCHW.
     Raises:
-        errors.ImageLoadError: an item is not a (112, 112, 3) uint8 array.
+        errors.InvalidImageError: an item is not a (112, 112, 3) uint8 array.
         errors.InvalidArgumentError: the sequence is empty.
     Example:
         >>> x = to_tensor(sample_faces(2))  # torch.Size([2, 3, 112, 112])
@@ -35,11 +34,9 @@ def to_tensor(
     if len(faces) == 0:
         raise errors.InvalidArgumentError("to_tensor needs at least one face")
     imgs = [
-        _check_rgb(f.image if isinstance(f, AlignedFace) else f, f"face {i}")
+        check_face(f.image if isinstance(f, AlignedFace) else f, f"face {i}")
         for i, f in enumerate(faces)
     ]
-    if any(im.shape != (ALIGNED_SIZE, ALIGNED_SIZE, 3) for im in imgs):
-        raise errors.ImageLoadError("every face must be (112, 112, 3); align it first")
     batch = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float().contiguous()
     return batch.to(device) if device is not None else batch
 
@@ -55,9 +52,7 @@ def to_image(tensor: torch.Tensor) -> np.ndarray:
         errors.ImageLoadError: wrong shape, NaN/inf, or values outside [-1, 256].
     """
     if not isinstance(tensor, torch.Tensor):
-        raise errors.ImageLoadError(
-            f"to_image expects a torch.Tensor, got {type(tensor).__name__}"
-        )
+        raise errors.ImageLoadError(f"to_image expects a torch.Tensor, got {type(tensor).__name__}")
     t = tensor.detach().to("cpu", torch.float64)
     t = t[0] if t.ndim == 4 and t.shape[0] == 1 else t
     if t.ndim != 3 or t.shape[0] != 3 or t.numel() == 0:

@@ -1,5 +1,5 @@
-"""What the data functions return: a detected :class:`Face` and an :class:`AlignedFace`.
-"""
+"""What the data functions return: a detected :class:`Face` and an :class:`AlignedFace`."""
+
 from __future__ import annotations
 
 import logging
@@ -28,9 +28,7 @@ PAD_FRACTION = 0.5
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _DETECT_LOCK = threading.Lock()
 
-ImageSource = (
-    str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
-)
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,6 +9,7 @@
 
 Taught in: 04_evaluation.ipynb
 """
+
 from __future__ import annotations
 
 from .benchmark_set import (  # noqa: F401
@@ -24,7 +25,6 @@ from .benchmark_set import (  # noqa: F401
 from .edc import (  # noqa: F401
     INTERPOLATION,
     EDCCurve,
-    EDCInputError,
     describe,
     edc_curve,
     edc_table,
@@ -65,7 +65,6 @@ from .perturbations import (  # noqa: F401
     DISTURBANCES,
     FACE_BOX,
     FRONTAL_YAW,
-    IMAGE_SUFFIXES,
     LENS_AXES,
     MASK_POLYGON,
     MASK_TEXTURES,
@@ -73,7 +72,10 @@ from .perturbations import (  # noqa: F401
     SQUARE_SIDES,
     STRENGTHS,
     TURNED_YAW,
+    add_noise,
+    blur,
     box_mask,
+    centred_box,
     degradation_parameter,
     degrade,
     disturb,
@@ -118,13 +120,11 @@ __all__ = [
     "DEGRADATIONS",
     "DISTURBANCES",
     "EDCCurve",
-    "EDCInputError",
     "EDC_SETTINGS",
     "FACE_BOX",
     "FACE_REGIONS",
     "FRONTAL_YAW",
     "FaithfulnessCurve",
-    "IMAGE_SUFFIXES",
     "INTERPOLATION",
     "LENS_AXES",
     "MASK_POLYGON",
@@ -141,10 +141,13 @@ __all__ = [
     "Sample",
     "TRACKS",
     "TURNED_YAW",
+    "add_noise",
     "add_probe_copies",
     "all_pairs",
+    "blur",
     "box_mask",
     "build_benchmark",
+    "centred_box",
     "cosine_scores",
     "crop_landmarks",
     "curve_records",

@@ -1,5 +1,5 @@
-"""A verification benchmark set from any identity folder: originals, probe copies, pairs.
-"""
+"""A verification benchmark set from any identity folder: originals, probe copies, pairs."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import data
 from ..errors import DataNotFoundError, PixelfiqError
-from .perturbations import DEGRADATIONS, IMAGE_SUFFIXES, STRENGTHS, degrade, yaw_proxy
+from ..files import IMAGE_SUFFIXES, is_image_name
+from .perturbations import DEGRADATIONS, STRENGTHS, degrade, yaw_proxy
 
 
 # ------------------------------------------------------------- benchmark set
@@ -66,12 +67,17 @@ def image_files(root: str | Path) -> dict[str, list[Path]]:
     root = Path(root)
     if not root.is_dir():
         raise DataNotFoundError(f"{str(root)!r} is not a folder")
-    ids = {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-           for d in sorted(root.iterdir()) if d.is_dir()}
+    ids = {
+        d.name: sorted(p for p in d.iterdir() if is_image_name(p))
+        for d in sorted(root.iterdir())
+        if d.is_dir()
+    }
     ids = {k: v for k, v in ids.items() if v}
     if not ids:
         raise DataNotFoundError(
-            f"no images found as {root}/<identity>/<image> (suffixes {IMAGE_SUFFIXES})")
+            f"no images found as {root}/<identity>/<image> "
+            f"(suffixes {' '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     return ids
 
 
@@ -107,6 +113,7 @@ def read_pairs_file(path: str | Path, files: dict[str, list[Path]]) -> list[tupl
     Returns:
         List of (path_a, path_b); pairs naming a missing identity or image are dropped.
     """
+
     def find(name: str, num: str) -> Path | None:
         paths, stem = files.get(name, []), f"{name}_{int(num):04d}"
         hit = [p for p in paths if p.stem == stem]
@@ -116,15 +123,19 @@ def read_pairs_file(path: str | Path, files: dict[str, list[Path]]) -> list[tupl
     for line in Path(path).read_text().splitlines():
         f = line.split()
         if len(f) in (3, 4) and all(x.isdigit() for x in f[1:2] + f[-1:]):
-            a, b = (find(f[0], f[1]), find(f[0], f[2])) if len(f) == 3 else \
-                (find(f[0], f[1]), find(f[2], f[3]))
+            a, b = (
+                (find(f[0], f[1]), find(f[0], f[2]))
+                if len(f) == 3
+                else (find(f[0], f[1]), find(f[2], f[3]))
+            )
             if a is not None and b is not None:
                 pairs.append((a, b))
     return pairs
 
 
-def all_pairs(labels: np.ndarray, cap: int, rng: np.random.Generator
-              ) -> tuple[np.ndarray, np.ndarray, str]:
+def all_pairs(
+    labels: np.ndarray, cap: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Every pair i < j of ``labels``, or a seeded sample of at most ``cap`` pairs.
 
     The sample keeps every genuine pair (or a random ``cap // 2`` of them) and fills
@@ -137,8 +148,10 @@ def all_pairs(labels: np.ndarray, cap: int, rng: np.random.Generator
     if n * (n - 1) // 2 <= cap:
         ia, ib = np.triu_indices(n, 1)
         return ia, ib, "all pairs"
-    gen = np.array([(i, j) for idx in _groups(labels).values()
-                    for i, j in itertools.combinations(idx, 2)], dtype=np.int64).reshape(-1, 2)
+    gen = np.array(
+        [(i, j) for idx in _groups(labels).values() for i, j in itertools.combinations(idx, 2)],
+        dtype=np.int64,
+    ).reshape(-1, 2)
     if len(gen) > cap // 2:
         gen = gen[np.sort(rng.choice(len(gen), cap // 2, replace=False))]
     imp = _random_impostors(labels, cap - len(gen), rng)
@@ -162,8 +175,9 @@ def _random_impostors(labels: np.ndarray, count: int, rng: np.random.Generator) 
     return found[:count]
 
 
-def add_probe_copies(samples: list[Sample], copies: int, rng: np.random.Generator
-                     ) -> tuple[list[Sample], list[list[int]]]:
+def add_probe_copies(
+    samples: list[Sample], copies: int, rng: np.random.Generator
+) -> tuple[list[Sample], list[list[int]]]:
     """Append ``copies`` degraded copies of every sample.
 
     The (kind, strength) combinations of :data:`DEGRADATIONS` x :data:`STRENGTHS` are
@@ -191,8 +205,9 @@ def add_probe_copies(samples: list[Sample], copies: int, rng: np.random.Generato
     return out, copies_of
 
 
-def build_benchmark(root: str | Path, *, seed: int = 0, copies: int = 3,
-                    max_pairs: int = 200_000) -> BenchmarkSet:
+def build_benchmark(
+    root: str | Path, *, seed: int = 0, copies: int = 3, max_pairs: int = 200_000
+) -> BenchmarkSet:
     """Faces and comparisons of a verification benchmark from an identity-labelled folder.
 
     Each original pair (a, b) (all pairs, a seeded sample of them when more than
@@ -216,22 +231,31 @@ def build_benchmark(root: str | Path, *, seed: int = 0, copies: int = 3,
         raise DataNotFoundError(f"fewer than 2 faces found under {root}")
     ia, ib, how = _original_pairs(Path(root), files, originals, max_pairs // (1 + copies), rng)
     samples, copies_of = add_probe_copies(originals, copies, rng)
-    ib = np.concatenate([ib] + [np.array([copies_of[b][c] for b in ib], np.int64).reshape(-1)
-                                for c in range(copies)])
+    ib = np.concatenate(
+        [ib]
+        + [np.array([copies_of[b][c] for b in ib], np.int64).reshape(-1) for c in range(copies)]
+    )
     ia = np.tile(ia, 1 + copies)
     labels = np.array([s.identity for s in samples])
     return BenchmarkSet(samples, ia, ib, labels[ia] == labels[ib], len(originals), skipped, how)
 
 
-def _original_pairs(root: Path, files: dict[str, list[Path]], originals: list[Sample],
-                    cap: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+def _original_pairs(
+    root: Path,
+    files: dict[str, list[Path]],
+    originals: list[Sample],
+    cap: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Comparisons among the originals: from ``root/pairs.txt`` when present, else all."""
     if not (root / "pairs.txt").is_file():
         return all_pairs(np.array([s.identity for s in originals]), cap, rng)
     index = {s.source: i for i, s in enumerate(originals)}
     listed = read_pairs_file(root / "pairs.txt", files)
-    pairs = np.array([(index[str(a)], index[str(b)]) for a, b in listed
-                      if str(a) in index and str(b) in index], np.int64).reshape(-1, 2)
+    pairs = np.array(
+        [(index[str(a)], index[str(b)]) for a, b in listed if str(a) in index and str(b) in index],
+        np.int64,
+    ).reshape(-1, 2)
     if len(pairs) > cap:
         pairs = pairs[np.sort(rng.choice(len(pairs), cap, replace=False))]
     return pairs[:, 0], pairs[:, 1], "pairs.txt"

@@ -21,6 +21,7 @@ Variants (Schlett et al., IEEE T-BIOM 2023; ISO/IEC 29794-1:2024):
 
 Taught in: 04_evaluation.ipynb
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import PixelfiqError
+from ..errors import EDCInputError
+from .edc_recalibrated import _edc_recalibrated, _max_count, _step_starts
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -38,10 +40,6 @@ if TYPE_CHECKING:
 INTERPOLATION = "stepwise (left-Riemann)"
 _VARIANTS = ("fixed", "recalibrated")
 _ERRORS = ("fnmr", "fmr")
-
-
-class EDCInputError(PixelfiqError, ValueError):
-    """Scores, labels, qualities or settings given to an EDC function are unusable."""
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compare fields, not curves
@@ -76,8 +74,7 @@ def _vector(name: str, x: object, dtype: type = np.float64) -> np.ndarray:
     """``x`` as a non-empty 1-D array of finite values (or of booleans)."""
     arr = np.asarray(x)
     if arr.ndim != 1 or arr.size == 0:
-        raise EDCInputError(f"{name} must be a non-empty 1-D array; got shape "
-                            f"{arr.shape}")
+        raise EDCInputError(f"{name} must be a non-empty 1-D array; got shape {arr.shape}")
     if dtype is bool:
         if not np.isin(arr, (0, 1)).all():
             raise EDCInputError(f"{name} must hold booleans (or 0/1); got {arr[:5]}")
@@ -85,8 +82,10 @@ def _vector(name: str, x: object, dtype: type = np.float64) -> np.ndarray:
     arr = arr.astype(np.float64)
     bad = ~np.isfinite(arr)
     if bad.any():
-        raise EDCInputError(f"{name} holds {bad.sum()} NaN/inf value(s), first at "
-                            f"index {np.argmax(bad)}; drop or fix those comparisons")
+        raise EDCInputError(
+            f"{name} holds {bad.sum()} NaN/inf value(s), first at "
+            f"index {np.argmax(bad)}; drop or fix those comparisons"
+        )
     return arr
 
 
@@ -94,14 +93,6 @@ def _rate(name: str, value: float) -> float:
     if not 0.0 <= float(value) <= 1.0:
         raise EDCInputError(f"{name} must be a rate in [0, 1]; got {value}")
     return float(value)
-
-
-def _max_count(rate: float, n: np.ndarray | int) -> np.ndarray:
-    """Largest integer k with ``k / n <= rate``, elementwise (exact, no rounding)."""
-    n = np.asarray(n, dtype=np.int64)
-    k = np.floor(rate * n).astype(np.int64)
-    k = np.where((k + 1) / np.maximum(n, 1) <= rate, k + 1, k)
-    return np.where(k / np.maximum(n, 1) > rate, k - 1, k)
 
 
 def pair_quality(
@@ -128,11 +119,9 @@ def pair_quality(
     q_a, q_b = _vector("q_a", q_a), _vector("q_b", q_b)
     if q_a.shape != q_b.shape:
         raise EDCInputError(f"q_a and q_b differ in length: {q_a.size} vs {q_b.size}")
-    funcs = {"min": np.minimum, "mean": lambda a, b: (a + b) / 2,
-             "product": np.multiply}
+    funcs = {"min": np.minimum, "mean": lambda a, b: (a + b) / 2, "product": np.multiply}
     if not callable(how) and how not in funcs:
-        raise EDCInputError(f"how must be one of {sorted(funcs)} or a callable; "
-                            f"got {how!r}")
+        raise EDCInputError(f"how must be one of {sorted(funcs)} or a callable; got {how!r}")
     out = _vector("pair quality", (how if callable(how) else funcs[how])(q_a, q_b))
     if out.shape != q_a.shape:
         raise EDCInputError(f"how returned shape {out.shape}; expected {q_a.shape}")
@@ -191,12 +180,6 @@ def threshold_for_fnmr(genuine_scores: np.ndarray, fnmr: float) -> float:
     return float(values[np.flatnonzero(ok)[-1]])
 
 
-def _step_starts(q_sorted: np.ndarray) -> np.ndarray:
-    """Discard counts where the EDC is evaluated: 0, each change of quality, N."""
-    changes = np.flatnonzero(q_sorted[1:] != q_sorted[:-1]) + 1
-    return np.concatenate(([0], changes, [q_sorted.size]))
-
-
 def _edc_points(is_error: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(discard fraction, error) when comparisons are discarded by ascending q."""
     order = np.argsort(q, kind="stable")
@@ -204,105 +187,6 @@ def _edc_points(is_error: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.nda
     d = _step_starts(q[order])
     kept = q.size - d
     return d / q.size, np.where(kept > 0, left[d] / np.maximum(kept, 1), 0.0)
-
-
-def _wavelet(vals: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """Levels (zero-bit prefix counts, bit) of a wavelet matrix over ints >= 0.
-
-    It answers order statistics and counts of many slices ``vals[lo:hi]`` at
-    once, with one numpy pass per bit instead of a Python loop over slices.
-    """
-    levels, cur = [], vals.astype(np.int32)
-    pos = np.arange(cur.size, dtype=np.int32)
-    for bit in range(max(int(vals.max()).bit_length(), 1) - 1, -1, -1):
-        is0 = (cur & (1 << bit)) == 0
-        zeros = np.zeros(cur.size + 1, np.int32)
-        np.cumsum(is0, out=zeros[1:])
-        levels.append((zeros, bit))
-        nxt = np.empty_like(cur)  # stable partition: zero bits first, then ones
-        nxt[np.where(is0, zeros[:-1], zeros[-1] + pos - zeros[:-1])] = cur
-        cur = nxt
-    return levels
-
-
-def _descend(zeros: np.ndarray, one: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-             zl: np.ndarray, zh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Map slices to the next wavelet level, into the ones (``one``) or zeros."""
-    nz = zeros[-1]
-    return np.where(one, nz + lo - zl, zl), np.where(one, nz + hi - zh, zh)
-
-
-def _kth_smallest(levels: list, lo: np.ndarray, hi: np.ndarray,
-                  k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per slice: k-th smallest value (0-based), its ties before it, all its ties."""
-    val = np.zeros(lo.shape, np.int32)
-    for zeros, bit in levels:
-        zl, zh = zeros[lo], zeros[hi]
-        one = k >= zh - zl
-        k = np.where(one, k - (zh - zl), k)
-        val |= one.astype(np.int32) << bit
-        lo, hi = _descend(zeros, one, lo, hi, zl, zh)
-    return val, k, hi - lo
-
-
-def _count_less(levels: list, lo: np.ndarray, hi: np.ndarray,
-                t: np.ndarray) -> np.ndarray:
-    """Per slice: number of values < t (0 <= t <= largest value)."""
-    count = np.zeros(lo.shape, np.int32)
-    for zeros, bit in levels:
-        zl, zh = zeros[lo], zeros[hi]
-        one = (t & (1 << bit)) != 0
-        count += np.where(one, zh - zl, 0).astype(np.int32)
-        lo, hi = _descend(zeros, one, lo, hi, zl, zh)
-    return count
-
-
-def _suffix_fmr_thresholds(imp: np.ndarray, start: np.ndarray,
-                           fmr: float) -> np.ndarray:
-    """``threshold_for_fmr(imp[a:], fmr)`` for each a in ``start`` (a < len(imp))."""
-    values, ranks = np.unique(imp, return_inverse=True)
-    levels, n = _wavelet(ranks), imp.size
-    lo, hi, kept = start.astype(np.int32), np.full(start.size, n, np.int32), n - start
-    j = kept - _max_count(fmr, kept)  # lowest sorted position allowed to match
-    pos = np.clip(j, 0, kept - 1)
-    rank, before, ties = _kth_smallest(levels, lo, hi, pos)
-    n_le = pos - before + ties  # retained scores <= values[rank]
-    none_may = (j >= kept) | (before > 0) & (n_le >= kept)
-    tau = np.where(none_may, np.nextafter(values[rank], np.inf), values[rank])
-    split = (before > 0) & (n_le < kept)  # ties straddle j: next value up
-    if split.any():
-        nxt, _, _ = _kth_smallest(levels, lo[split], hi[split], n_le[split])
-        tau[split] = values[nxt]
-    return tau
-
-
-def _suffix_fnmr(gen: np.ndarray, start: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """FNMR of ``gen[a:]`` at t for each (a, t) in zip(start, tau); 0 if empty."""
-    changed = (np.diff(start, prepend=-1) != 0) | (np.diff(tau, prepend=np.nan) != 0)
-    new = np.flatnonzero(changed)  # query where (a, t) changes, carry forward
-    values, ranks = np.unique(gen, return_inverse=True)
-    lo, hi = start[new].astype(np.int32), np.full(new.size, gen.size, np.int32)
-    t = np.searchsorted(values, tau[new], side="left")
-    below = _count_less(_wavelet(ranks), lo, hi, np.minimum(t, values.size - 1))
-    below = np.where(t >= values.size, hi - lo, below)
-    fnmr = np.where(hi > lo, below / np.maximum(hi - lo, 1), 0.0)
-    return fnmr[np.cumsum(changed) - 1]
-
-
-def _edc_recalibrated(
-    scores: np.ndarray, genuine: np.ndarray, q: np.ndarray, fmr: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(discard fraction of all comparisons, FNMR, per-step threshold)."""
-    order = np.argsort(q, kind="stable")
-    s, g, d = scores[order], genuine[order], _step_starts(q[order])
-    imp_gone = np.concatenate(([0], np.cumsum(~g)))[d]
-    gen_gone = np.concatenate(([0], np.cumsum(g)))[d]
-    has_imp = imp_gone < (~g).sum()  # no impostor left: keep the last threshold
-    starts = np.where(has_imp, imp_gone, imp_gone[has_imp][-1])
-    changed = np.diff(starts, prepend=-1) != 0  # same impostors, same threshold
-    tau = _suffix_fmr_thresholds(s[~g], starts[changed], fmr)
-    tau = tau[np.cumsum(changed) - 1]
-    return d / s.size, _suffix_fnmr(s[g], gen_gone, tau), tau
 
 
 def edc_curve(
@@ -342,8 +226,9 @@ def edc_curve(
     s, g = _vector("scores", scores), _vector("is_genuine", is_genuine, bool)
     q = _vector("pair_q", pair_q)
     if not s.size == g.size == q.size:
-        raise EDCInputError(f"lengths differ: scores {s.size}, is_genuine {g.size}, "
-                            f"pair_q {q.size}")
+        raise EDCInputError(
+            f"lengths differ: scores {s.size}, is_genuine {g.size}, pair_q {q.size}"
+        )
     _check_settings(g, fmr, starting_fnmr, error, variant)
     if variant == "recalibrated":
         x, y, tau = _edc_recalibrated(s, g, q, float(fmr))
@@ -355,33 +240,43 @@ def edc_curve(
     keep = g if error == "fnmr" else ~g
     wrong = s[keep] < tau if error == "fnmr" else s[keep] >= tau
     x, y = _edc_points(wrong, q[keep])
-    return EDCCurve(x, y, tau, variant, fmr_used, starting_fnmr, error,
-                    int(keep.sum()))
+    return EDCCurve(x, y, tau, variant, fmr_used, starting_fnmr, error, int(keep.sum()))
 
 
-def _check_settings(g: np.ndarray, fmr: float, starting_fnmr: float | None,
-                    error: str, variant: str) -> None:
+def _check_settings(
+    g: np.ndarray, fmr: float, starting_fnmr: float | None, error: str, variant: str
+) -> None:
     """Raise :class:`EDCInputError` for settings ``edc_curve`` cannot honour."""
     if variant not in _VARIANTS or error not in _ERRORS:
-        raise EDCInputError(f"variant must be one of {_VARIANTS} and error one of "
-                            f"{_ERRORS}; got variant={variant!r}, error={error!r}")
+        raise EDCInputError(
+            f"variant must be one of {_VARIANTS} and error one of "
+            f"{_ERRORS}; got variant={variant!r}, error={error!r}"
+        )
     if starting_fnmr is not None:
         _rate("starting_fnmr", starting_fnmr)
         if variant == "recalibrated":
-            raise EDCInputError("the recalibrated variant holds the FMR at `fmr`; "
-                                "starting_fnmr only applies to variant='fixed'")
+            raise EDCInputError(
+                "the recalibrated variant holds the FMR at `fmr`; "
+                "starting_fnmr only applies to variant='fixed'"
+            )
     else:
         _rate("fmr", fmr)
     if variant == "recalibrated" and error != "fnmr":
-        raise EDCInputError("the recalibrated variant holds the FMR at its target, "
-                            "so only error='fnmr' is meaningful")
+        raise EDCInputError(
+            "the recalibrated variant holds the FMR at its target, "
+            "so only error='fnmr' is meaningful"
+        )
     if (~g).sum() == 0 and (starting_fnmr is None or error == "fmr"):
-        raise EDCInputError("no impostor comparisons (is_genuine is all True): an "
-                            "FMR threshold or FM-EDC needs some; for an FNM-EDC "
-                            "pass starting_fnmr")
+        raise EDCInputError(
+            "no impostor comparisons (is_genuine is all True): an "
+            "FMR threshold or FM-EDC needs some; for an FNM-EDC "
+            "pass starting_fnmr"
+        )
     if g.sum() == 0 and (starting_fnmr is not None or error == "fnmr"):
-        raise EDCInputError("no genuine comparisons (is_genuine is all False): an "
-                            "FNM-EDC or a starting_fnmr threshold needs some")
+        raise EDCInputError(
+            "no genuine comparisons (is_genuine is all False): an "
+            "FNM-EDC or a starting_fnmr threshold needs some"
+        )
 
 
 def pauc(curve: EDCCurve, limit: float, *, subtract_best: bool = False) -> float:
@@ -412,8 +307,9 @@ def pauc(curve: EDCCurve, limit: float, *, subtract_best: bool = False) -> float
     return area
 
 
-def describe(curve: EDCCurve, limit: float | Sequence[float] | None = None, *,
-             subtract_best: bool = False) -> str:
+def describe(
+    curve: EDCCurve, limit: float | Sequence[float] | None = None, *, subtract_best: bool = False
+) -> str:
     """One-line label: variant, FMR or starting error, limit(s), interpolation.
 
     E.g. ``"FNM-EDC, fixed threshold at FMR=0.001 on all impostors (start
@@ -431,8 +327,10 @@ def describe(curve: EDCCurve, limit: float | Sequence[float] | None = None, *,
         how = f"fixed threshold at FMR={curve.fmr:g} on all impostors"
     else:
         how = f"fixed threshold for starting FNMR={curve.starting_fnmr:g}"
-    text = (f"{kind[:-1]}-EDC, {how} (start {kind}={e0:.4f}), "
-            f"x = fraction of the {curve.n_comparisons} {pop} discarded")
+    text = (
+        f"{kind[:-1]}-EDC, {how} (start {kind}={e0:.4f}), "
+        f"x = fraction of the {curve.n_comparisons} {pop} discarded"
+    )
     if limit is not None:
         limits = "/".join(f"{v:g}" for v in np.atleast_1d(limit))
         best = ", minus theoretical best" if subtract_best else ""
@@ -440,9 +338,12 @@ def describe(curve: EDCCurve, limit: float | Sequence[float] | None = None, *,
     return text
 
 
-def edc_table(curves: Mapping[str, EDCCurve],
-              limits: Sequence[float] = (0.2, 0.3), *,
-              subtract_best: bool = False) -> list[dict[str, object]]:
+def edc_table(
+    curves: Mapping[str, EDCCurve],
+    limits: Sequence[float] = (0.2, 0.3),
+    *,
+    subtract_best: bool = False,
+) -> list[dict[str, object]]:
     """pAUC table, one row per curve; every row states its full setting.
 
     Args:
@@ -457,16 +358,20 @@ def edc_table(curves: Mapping[str, EDCCurve],
     rows = []
     for label, curve in curves.items():
         setting = describe(curve, limits, subtract_best=subtract_best)
-        row: dict[str, object] = {"label": label, "setting": setting,
-                                  "start_error": float(curve.error[0])}
+        row: dict[str, object] = {
+            "label": label,
+            "setting": setting,
+            "start_error": float(curve.error[0]),
+        }
         for lim in limits:
             row[f"pAUC@{lim:g}"] = pauc(curve, lim, subtract_best=subtract_best)
         rows.append(row)
     return rows
 
 
-def plot_edc(curves: Mapping[str, EDCCurve], ax: Axes | None = None, *,
-             limit: float | None = None) -> tuple[Figure, Axes]:
+def plot_edc(
+    curves: Mapping[str, EDCCurve], ax: Axes | None = None, *, limit: float | None = None
+) -> tuple[Figure, Axes]:
     """Step plot of EDC curves with the theoretical best of the first curve.
 
     The title is :func:`describe` of the first curve (variant, FMR or starting
@@ -496,10 +401,17 @@ def plot_edc(curves: Mapping[str, EDCCurve], ax: Axes | None = None, *,
     ax.plot([0, e0, 1], [e0, 0, 0], "k:", lw=1, label="theoretical best")
     if limit is not None:
         ax.axvline(limit, color="grey", ls="--", lw=0.8)
-    pop = "all" if first.variant == "recalibrated" else (
-        "genuine" if first.error_type == "fnmr" else "impostor")
-    ax.set(xlim=(0, 1), ylim=(0, None), ylabel=first.error_type.upper(),
-           xlabel=f"fraction of {pop} comparisons discarded (lowest quality first)")
+    pop = (
+        "all"
+        if first.variant == "recalibrated"
+        else ("genuine" if first.error_type == "fnmr" else "impostor")
+    )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, None),
+        ylabel=first.error_type.upper(),
+        xlabel=f"fraction of {pop} comparisons discarded (lowest quality first)",
+    )
     ax.set_title(describe(first, limit), fontsize=7, wrap=True)
     ax.legend(fontsize=7)
     return fig, ax

@@ -2,6 +2,7 @@
 
 Taught in: 04_evaluation.ipynb
 """
+
 from __future__ import annotations
 
 import cv2
@@ -28,8 +29,14 @@ from .perturbations import (
 from .verification import embed_faces
 
 
-def evaluate_faces(model: FRModel, faces: list[np.ndarray], *, n_passes: int = 100,
-                   seed: int = 0, maps: bool = True) -> dict[str, np.ndarray]:
+def evaluate_faces(
+    model: FRModel,
+    faces: list[np.ndarray],
+    *,
+    n_passes: int = 100,
+    seed: int = 0,
+    maps: bool = True,
+) -> dict[str, np.ndarray]:
     """Q̂, raw Q and (optionally) the paper's PLQ maps of aligned faces.
 
     Args:
@@ -43,8 +50,9 @@ def evaluate_faces(model: FRModel, faces: list[np.ndarray], *, n_passes: int = 1
     if not maps:
         scored = embed_faces(model, faces, n_passes=n_passes, seed=seed)
         return {k: scored[k] for k in ("q", "q_raw", "q_se")}
-    res = pixel_quality_map(model, data.to_tensor(faces), n_passes=n_passes, seed=seed,
-                            on_degenerate="clamp")
+    res = pixel_quality_map(
+        model, data.to_tensor(faces), n_passes=n_passes, seed=seed, on_degenerate="clamp"
+    )
     qual = {k: getattr(res.quality, k).cpu().numpy() for k in ("q", "q_raw", "q_se")}
     return {**qual, "plq": res.plq.detach().cpu().numpy()}
 
@@ -71,14 +79,14 @@ def quality_stats(res: dict[str, np.ndarray], base: dict[str, np.ndarray] | None
     return out
 
 
-
 def _masked_means(plq: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
     """(B,) mean of each map inside its mask; NaN where a mask is empty."""
     return np.array([p[m].mean() if m.any() else np.nan for p, m in zip(plq, masks)], np.float64)
 
 
-def region_comparison(plq: np.ndarray, masks: list[np.ndarray],
-                      plq_base: np.ndarray | None = None) -> dict:
+def region_comparison(
+    plq: np.ndarray, masks: list[np.ndarray], plq_base: np.ndarray | None = None
+) -> dict:
     """Is the map lower inside a region than elsewhere? One region mask per face.
 
     Args:
@@ -96,8 +104,10 @@ def region_comparison(plq: np.ndarray, masks: list[np.ndarray],
     """
     face = face_mask()
     inside = _masked_means(plq, masks)
-    cols = {"rest_image": _masked_means(plq, [~m for m in masks]),
-            "rest_face": _masked_means(plq, [face & ~m for m in masks])}
+    cols = {
+        "rest_image": _masked_means(plq, [~m for m in masks]),
+        "rest_face": _masked_means(plq, [face & ~m for m in masks]),
+    }
     if plq_base is not None:
         cols["unmodified"] = _masked_means(plq_base, masks)
         base_ratio = cols["unmodified"] / _masked_means(plq_base, [face & ~m for m in masks])
@@ -111,9 +121,15 @@ def region_comparison(plq: np.ndarray, masks: list[np.ndarray],
     return out
 
 
-def square_experiment(model: FRModel, faces: list[np.ndarray], *,
-                      sides: tuple[int, ...] = SQUARE_SIDES, seed: int = 0,
-                      n_passes: int = 100, maps: bool = True) -> dict:
+def square_experiment(
+    model: FRModel,
+    faces: list[np.ndarray],
+    *,
+    sides: tuple[int, ...] = SQUARE_SIDES,
+    seed: int = 0,
+    n_passes: int = 100,
+    maps: bool = True,
+) -> dict:
     """Paper experiment 2: black squares on good faces.
 
     For each side s, every face gets one black s x s square at a seeded random position
@@ -141,8 +157,13 @@ def square_experiment(model: FRModel, faces: list[np.ndarray], *,
         if maps:
             row.update(region_comparison(res["plq"], [box_mask(b) for b in boxes], base["plq"]))
         rows.append(row)
-    return {"n_faces": len(faces), "seed": seed, "n_passes": n_passes,
-            "base": quality_stats(base), "by_side": rows}
+    return {
+        "n_faces": len(faces),
+        "seed": seed,
+        "n_passes": n_passes,
+        "base": quality_stats(base),
+        "by_side": rows,
+    }
 
 
 def lowest_window(plq: np.ndarray, size: int = 24) -> tuple[int, int, int, int]:
@@ -157,7 +178,7 @@ def lowest_window(plq: np.ndarray, size: int = 24) -> tuple[int, int, int, int]:
     sums = cv2.integral(np.ascontiguousarray(plq, np.float64))
     win = sums[size:, size:] - sums[:-size, size:] - sums[size:, :-size] + sums[:-size, :-size]
     bx0, by0, bx1, by1 = FACE_BOX
-    inside = win[by0:by1 - size + 1, bx0:bx1 - size + 1]
+    inside = win[by0 : by1 - size + 1, bx0 : bx1 - size + 1]
     y, x = np.unravel_index(int(np.argmin(inside)), inside.shape)
     return bx0 + int(x), by0 + int(y), bx0 + int(x) + size, by0 + int(y) + size
 
@@ -165,13 +186,20 @@ def lowest_window(plq: np.ndarray, size: int = 24) -> tuple[int, int, int, int]:
 def inpaint_region(face: np.ndarray, region: np.ndarray, radius: int = 3) -> np.ndarray:
     """``face`` (112, 112, 3) uint8 RGB with the bool ``region`` filled by ``cv2.inpaint``
     (Telea, ``radius`` px)."""
-    return cv2.inpaint(np.ascontiguousarray(face), region.astype(np.uint8), radius,
-                       cv2.INPAINT_TELEA)
+    return cv2.inpaint(
+        np.ascontiguousarray(face), region.astype(np.uint8), radius, cv2.INPAINT_TELEA
+    )
 
 
-def inpainting_experiment(model: FRModel, faces: list[np.ndarray], *, window: int = 24,
-                          seed: int = 0, n_passes: int = 100,
-                          known_regions: list[np.ndarray] | None = None) -> dict:
+def inpainting_experiment(
+    model: FRModel,
+    faces: list[np.ndarray],
+    *,
+    window: int = 24,
+    seed: int = 0,
+    n_passes: int = 100,
+    known_regions: list[np.ndarray] | None = None,
+) -> dict:
     """Paper experiment 1: inpaint the lowest-quality region and measure the change of Q̂.
 
     The window of lowest mean PLQ inside :data:`FACE_BOX` is inpainted with
@@ -197,16 +225,23 @@ def inpainting_experiment(model: FRModel, faces: list[np.ndarray], *, window: in
     masks = [box_mask(lowest_window(p, window)) for p in before["plq"]]
     ctrl = [box_mask(_random_box(window, rng)) for _ in faces]
     after = evaluate_faces(model, [inpaint_region(f, m) for f, m in zip(faces, masks)], **kw)
-    rand = evaluate_faces(model, [inpaint_region(f, m) for f, m in zip(faces, ctrl)], **kw,
-                          maps=False)
-    out = {"n_faces": len(faces), "window": window, "before": quality_stats(before),
-           "lowest": quality_stats(after, before), "random": quality_stats(rand, before),
-           "frac_lowest_beats_random": float((after["q"] > rand["q"]).mean()),
-           "plq_window_before_mean": float(np.mean(_masked_means(before["plq"], masks))),
-           "plq_window_after_mean": float(np.mean(_masked_means(after["plq"], masks)))}
+    rand = evaluate_faces(
+        model, [inpaint_region(f, m) for f, m in zip(faces, ctrl)], **kw, maps=False
+    )
+    out = {
+        "n_faces": len(faces),
+        "window": window,
+        "before": quality_stats(before),
+        "lowest": quality_stats(after, before),
+        "random": quality_stats(rand, before),
+        "frac_lowest_beats_random": float((after["q"] > rand["q"]).mean()),
+        "plq_window_before_mean": float(np.mean(_masked_means(before["plq"], masks))),
+        "plq_window_after_mean": float(np.mean(_masked_means(after["plq"], masks))),
+    }
     if known_regions is not None:
-        out["window_on_occluder_mean"] = float(np.mean(
-            [(m & k).sum() / m.sum() for m, k in zip(masks, known_regions)]))
+        out["window_on_occluder_mean"] = float(
+            np.mean([(m & k).sum() / m.sum() for m, k in zip(masks, known_regions)])
+        )
         kernel = np.ones((3, 3), np.uint8)
         grown = [cv2.dilate(k.astype(np.uint8), kernel) > 0 for k in known_regions]
         oracle = [inpaint_region(f, k) for f, k in zip(faces, grown)]
@@ -214,12 +249,12 @@ def inpainting_experiment(model: FRModel, faces: list[np.ndarray], *, window: in
     return out
 
 
-
 def map_region_means(plq: np.ndarray) -> dict[str, float]:
     """Mean over faces of each region's mean map (:func:`regions.region_summary`)."""
     stats = [region_summary(p) for p in plq]
-    return {s.region: float(np.mean([f[k].mean_plq for f in stats]))
-            for k, s in enumerate(stats[0])}
+    return {
+        s.region: float(np.mean([f[k].mean_plq for f in stats])) for k, s in enumerate(stats[0])
+    }
 
 
 def _group(res: dict, base: dict | None, regions: list[np.ndarray] | None) -> dict:
@@ -229,8 +264,14 @@ def _group(res: dict, base: dict | None, regions: list[np.ndarray] | None) -> di
     return out
 
 
-def disturbance_experiment(model: FRModel, faces: list[np.ndarray], *, seed: int = 0,
-                           n_passes: int = 100, turned: list[np.ndarray] | None = None) -> dict:
+def disturbance_experiment(
+    model: FRModel,
+    faces: list[np.ndarray],
+    *,
+    seed: int = 0,
+    n_passes: int = 100,
+    turned: list[np.ndarray] | None = None,
+) -> dict:
     """Paper experiment 3: ICAO-style disturbances: Q̂ and map statistics per disturbance.
 
     Every face gets each of :data:`DISTURBANCES` (``real_mask`` cycles the four mask
@@ -255,17 +296,26 @@ def disturbance_experiment(model: FRModel, faces: list[np.ndarray], *, seed: int
     out = {"clean": _group(base, None, None)}
     for kind in DISTURBANCES:
         imgs = [disturb(f, kind, tex[t]) for f, t in zip(faces, order)]
-        out[kind] = _group(evaluate_faces(model, imgs, **kw), base,
-                           [disturbance_region(kind)] * len(faces))
-    out["head_turn"] = _group(evaluate_faces(model, turned, **kw), None, None) if turned else {
-        "skipped": f"no face with |yaw proxy| >= {TURNED_YAW} in the set"}
+        out[kind] = _group(
+            evaluate_faces(model, imgs, **kw), base, [disturbance_region(kind)] * len(faces)
+        )
+    out["head_turn"] = (
+        _group(evaluate_faces(model, turned, **kw), None, None)
+        if turned
+        else {"skipped": f"no face with |yaw proxy| >= {TURNED_YAW} in the set"}
+    )
     return out
 
 
-
-def paper_experiments(model: FRModel, faces: list[np.ndarray], *, seed: int = 0,
-                      n_passes: int = 100, turned: list[np.ndarray] | None = None,
-                      sides: tuple[int, ...] = SQUARE_SIDES) -> dict:
+def paper_experiments(
+    model: FRModel,
+    faces: list[np.ndarray],
+    *,
+    seed: int = 0,
+    n_passes: int = 100,
+    turned: list[np.ndarray] | None = None,
+    sides: tuple[int, ...] = SQUARE_SIDES,
+) -> dict:
     """The paper's three experiments on good faces.
 
     Returns:
@@ -282,9 +332,14 @@ def paper_experiments(model: FRModel, faces: list[np.ndarray], *, seed: int = 0,
         "squares": square_experiment(model, faces, sides=sides, **kw),
         "inpainting": {
             "square_30": inpainting_experiment(
-                model, [fill_box(f, b) for f, b in zip(faces, boxes)],
-                known_regions=[box_mask(b) for b in boxes], **kw),
+                model,
+                [fill_box(f, b) for f, b in zip(faces, boxes)],
+                known_regions=[box_mask(b) for b in boxes],
+                **kw,
+            ),
             "sunglasses": inpainting_experiment(
-                model, [disturb(f, "sunglasses") for f in faces], known_regions=glasses, **kw)},
+                model, [disturb(f, "sunglasses") for f in faces], known_regions=glasses, **kw
+            ),
+        },
         "disturbances": disturbance_experiment(model, faces, turned=turned, **kw),
     }

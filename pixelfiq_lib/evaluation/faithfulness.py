@@ -2,6 +2,7 @@
 
 Taught in: 04_evaluation.ipynb
 """
+
 from __future__ import annotations
 
 import time
@@ -14,13 +15,13 @@ import torch
 from .. import data
 from ..core.fills import fill_images
 from ..core.maps import MAP_METHODS
+from ..core.scoring import score_images, unit_embeddings
+from ..data.checks import check_images
+from ..errors import InvalidArgumentError
+from ..models.base import FRModel
 
 TRACKS = ("quality", "cosine")
 ORDERS = ("low_first", "high_first")
-from ..core.quality import check_images
-from ..core.scoring import score_images, unit_embeddings
-from ..errors import InvalidArgumentError
-from ..models.base import FRModel
 
 
 # ------------------------------------------------------------- deletion / insertion
@@ -47,9 +48,7 @@ class FaithfulnessCurve:
     auc_cosine: torch.Tensor | None
 
 
-def pixel_ranks(
-    maps: torch.Tensor, order: str = "low_first", seed: int = 0
-) -> torch.Tensor:
+def pixel_ranks(maps: torch.Tensor, order: str = "low_first", seed: int = 0) -> torch.Tensor:
     """Position of every pixel in the removal order; ties are broken at random.
 
     Args:
@@ -97,24 +96,39 @@ def trapezoid_auc(values: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor
 
 
 def _curve(
-    model: FRModel, images: torch.Tensor, maps: torch.Tensor, *, kind: str, order: str,
-    steps: int, fill: str, track: Sequence[str], n_passes: int, seed: int,
+    model: FRModel,
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    *,
+    kind: str,
+    order: str,
+    steps: int,
+    fill: str,
+    track: Sequence[str],
+    n_passes: int,
+    seed: int,
     chunk_size: int | None,
 ) -> FaithfulnessCurve:
     images = check_images(images, model)
     if maps.shape != (images.shape[0], *images.shape[2:]) or steps < 1:
         raise InvalidArgumentError(
             f"need (B, H, W) maps matching the images and steps >= 1, got maps "
-            f"{tuple(maps.shape)} for images {tuple(images.shape)}, steps={steps}")
+            f"{tuple(maps.shape)} for images {tuple(images.shape)}, steps={steps}"
+        )
     if not set(track) <= set(TRACKS):
         raise InvalidArgumentError(f"track must be a subset of {TRACKS}, got {track!r}")
     ranks = pixel_ranks(maps.to(images.device), order, seed)
     fills = fill_images(images, fill)
     seq = torch.cat([step_images(*a, steps, kind) for a in zip(images, fills, ranks)])
     ref = unit_embeddings(model, images, chunk_size).repeat_interleave(steps + 1, 0)
-    q, cos = score_images(model, seq, ref if "cosine" in track else None, seed=seed,
-                          n_passes=n_passes if "quality" in track else 0,
-                          chunk_size=chunk_size)
+    q, cos = score_images(
+        model,
+        seq,
+        ref if "cosine" in track else None,
+        seed=seed,
+        n_passes=n_passes if "quality" in track else 0,
+        chunk_size=chunk_size,
+    )
     frac = torch.linspace(0, 1, steps + 1, device=images.device)
     q, cos = (None if v is None else v.view(len(images), -1) for v in (q, cos))
     auc = [None if v is None else trapezoid_auc(v, frac) for v in (q, cos)]
@@ -122,9 +136,16 @@ def _curve(
 
 
 def deletion_curve(
-    model: FRModel, images: torch.Tensor, maps: torch.Tensor, *,
-    order: str = "low_first", steps: int = 20, fill: str = "mean",
-    track: Sequence[str] = TRACKS, n_passes: int = 100, seed: int = 0,
+    model: FRModel,
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    *,
+    order: str = "low_first",
+    steps: int = 20,
+    fill: str = "mean",
+    track: Sequence[str] = TRACKS,
+    n_passes: int = 100,
+    seed: int = 0,
     chunk_size: int | None = None,
 ) -> FaithfulnessCurve:
     """Delete pixels in the order of a map; track Q̂ and the cosine to e0 (DEC).
@@ -155,15 +176,32 @@ def deletion_curve(
         >>> cur.auc_cosine  # (B,), small = the map found the important pixels
     Taught in: 04_evaluation.ipynb
     """
-    return _curve(model, images, maps, kind="deletion", order=order, steps=steps,
-                  fill=fill, track=track, n_passes=n_passes, seed=seed,
-                  chunk_size=chunk_size)
+    return _curve(
+        model,
+        images,
+        maps,
+        kind="deletion",
+        order=order,
+        steps=steps,
+        fill=fill,
+        track=track,
+        n_passes=n_passes,
+        seed=seed,
+        chunk_size=chunk_size,
+    )
 
 
 def insertion_curve(
-    model: FRModel, images: torch.Tensor, maps: torch.Tensor, *,
-    order: str = "high_first", steps: int = 20, fill: str = "blur",
-    track: Sequence[str] = TRACKS, n_passes: int = 100, seed: int = 0,
+    model: FRModel,
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    *,
+    order: str = "high_first",
+    steps: int = 20,
+    fill: str = "blur",
+    track: Sequence[str] = TRACKS,
+    n_passes: int = 100,
+    seed: int = 0,
     chunk_size: int | None = None,
 ) -> FaithfulnessCurve:
     """Insert pixels, most useful first, into the fill; track Q̂ and cosine (IEC).
@@ -177,9 +215,19 @@ def insertion_curve(
         A :class:`FaithfulnessCurve` (``fractions`` = fraction inserted).
     Taught in: 04_evaluation.ipynb
     """
-    return _curve(model, images, maps, kind="insertion", order=order, steps=steps,
-                  fill=fill, track=track, n_passes=n_passes, seed=seed,
-                  chunk_size=chunk_size)
+    return _curve(
+        model,
+        images,
+        maps,
+        kind="insertion",
+        order=order,
+        steps=steps,
+        fill=fill,
+        track=track,
+        n_passes=n_passes,
+        seed=seed,
+        chunk_size=chunk_size,
+    )
 
 
 # ---------------------------------------------------------------------------- table
@@ -196,17 +244,31 @@ def curve_records(curve: FaithfulnessCurve, method: str, model_name: str) -> lis
     for track, auc in (("quality", curve.auc_quality), ("cosine", curve.auc_cosine)):
         if auc is not None:
             std = float(auc.std()) if len(auc) > 1 else 0.0
-            out.append({"map_method": method, "model": model_name,
-                        "metric": f"{stem}_{track}", "mean": float(auc.mean()),
-                        "std": std, "n": len(auc)})
+            out.append(
+                {
+                    "map_method": method,
+                    "model": model_name,
+                    "metric": f"{stem}_{track}",
+                    "mean": float(auc.mean()),
+                    "std": std,
+                    "n": len(auc),
+                }
+            )
     return out
 
 
 def faithfulness_table(
-    model: FRModel, images: torch.Tensor, methods: Sequence[str] | None = None, *,
-    method_kwargs: dict[str, dict] | None = None, steps: int = 20,
-    deletion_fill: str = "mean", insertion_fill: str = "blur",
-    track: Sequence[str] = TRACKS, n_passes: int = 100, seed: int = 0,
+    model: FRModel,
+    images: torch.Tensor,
+    methods: Sequence[str] | None = None,
+    *,
+    method_kwargs: dict[str, dict] | None = None,
+    steps: int = 20,
+    deletion_fill: str = "mean",
+    insertion_fill: str = "blur",
+    track: Sequence[str] = TRACKS,
+    n_passes: int = 100,
+    seed: int = 0,
     chunk_size: int | None = None,
 ) -> list[dict]:
     """Deletion (low- and high-first) and insertion AUCs of several map methods.
@@ -231,18 +293,14 @@ def faithfulness_table(
     methods = list(MAP_METHODS) if methods is None else list(methods)
     unknown = [m for m in methods if m not in MAP_METHODS]
     if unknown:
-        raise InvalidArgumentError(
-            f"unknown map methods {unknown}; known: {list(MAP_METHODS)}")
-    kw = dict(steps=steps, track=track, n_passes=n_passes, seed=seed,
-              chunk_size=chunk_size)
+        raise InvalidArgumentError(f"unknown map methods {unknown}; known: {list(MAP_METHODS)}")
+    kw = dict(steps=steps, track=track, n_passes=n_passes, seed=seed, chunk_size=chunk_size)
     records = []
     for name in methods:
         maps = MAP_METHODS[name](model, images, **(method_kwargs or {}).get(name, {}))
         for curve in (
-            deletion_curve(model, images, maps, order="low_first", fill=deletion_fill,
-                           **kw),
-            deletion_curve(model, images, maps, order="high_first", fill=deletion_fill,
-                           **kw),
+            deletion_curve(model, images, maps, order="low_first", fill=deletion_fill, **kw),
+            deletion_curve(model, images, maps, order="high_first", fill=deletion_fill, **kw),
             insertion_curve(model, images, maps, fill=insertion_fill, **kw),
         ):
             records.extend(curve_records(curve, name, model.name))
@@ -257,19 +315,26 @@ def faithfulness_settings(n_passes: int, seed: int, fast: bool = False) -> dict[
     Integrated Gradients 16 steps (4 in ``fast``); the rest their defaults.
     """
     win = 28 if fast else 16
-    return {"plq": {"n_passes": n_passes, "seed": seed},
-            "plq_quality_gradient": {"n_passes": n_passes, "seed": seed},
-            "random": {"seed": seed},
-            "perturbation": {"window": win, "stride": win, "n_passes": n_passes, "seed": seed},
-            "integrated_gradients": {"n_steps": 4 if fast else 16},
-            "occlusion": {"window": win, "stride": win}}
+    return {
+        "plq": {"n_passes": n_passes, "seed": seed},
+        "plq_quality_gradient": {"n_passes": n_passes, "seed": seed},
+        "random": {"seed": seed},
+        "perturbation": {"window": win, "stride": win, "n_passes": n_passes, "seed": seed},
+        "integrated_gradients": {"n_steps": 4 if fast else 16},
+        "occlusion": {"window": win, "stride": win},
+    }
 
 
-def faithfulness_curves(model: FRModel, faces: list[np.ndarray], *,
-                        methods: tuple[str, ...] = tuple(MAP_METHODS), steps: int = 10,
-                        n_passes: int = 100, seed: int = 0, fast: bool = False
-                        ) -> tuple[list[dict], dict[str, list[FaithfulnessCurve]],
-                                   dict[str, float]]:
+def faithfulness_curves(
+    model: FRModel,
+    faces: list[np.ndarray],
+    *,
+    methods: tuple[str, ...] = tuple(MAP_METHODS),
+    steps: int = 10,
+    n_passes: int = 100,
+    seed: int = 0,
+    fast: bool = False,
+) -> tuple[list[dict], dict[str, list[FaithfulnessCurve]], dict[str, float]]:
     """Deletion (low- and high-first) and insertion curves of every map method.
 
     Args:
@@ -290,9 +355,11 @@ def faithfulness_curves(model: FRModel, faces: list[np.ndarray], *,
     for name in methods:
         start = time.perf_counter()
         maps = MAP_METHODS[name](model, x, **settings.get(name, {}))
-        curves[name] = [deletion_curve(model, x, maps, order="low_first", **kw),
-                        deletion_curve(model, x, maps, order="high_first", **kw),
-                        insertion_curve(model, x, maps, **kw)]
+        curves[name] = [
+            deletion_curve(model, x, maps, order="low_first", **kw),
+            deletion_curve(model, x, maps, order="high_first", **kw),
+            insertion_curve(model, x, maps, **kw),
+        ]
         records += [r for c in curves[name] for r in curve_records(c, name, model.name)]
         seconds[name] = time.perf_counter() - start
     return records, curves, seconds

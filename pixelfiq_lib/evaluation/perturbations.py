@@ -1,5 +1,5 @@
-"""Perturbations of aligned faces: seeded degradations, occluders and the paper's disturbances.
-"""
+"""Perturbations of aligned faces: seeded degradations, occluders and the paper's disturbances."""
+
 from __future__ import annotations
 
 import logging
@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .. import data
+from ..data.checks import check_face
 from ..errors import InvalidArgumentError
 from ..evaluation.regions import region_masks
 
@@ -34,16 +35,6 @@ STRENGTHS = (1, 2, 3)
 #: the ArcFace template's landmark box widened by 12 px left/right, 20 px up (brows,
 #: forehead) and 10 px down (chin).
 FACE_BOX = (26, 32, 86, 102)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-def _check_face(face: np.ndarray) -> np.ndarray:
-    """Refuse anything but a (112, 112, 3) uint8 RGB array."""
-    if not isinstance(face, np.ndarray) or face.shape != (112, 112, 3) or face.dtype != np.uint8:
-        desc = (f"{face.shape} {face.dtype}" if isinstance(face, np.ndarray)
-                else type(face).__name__)
-        raise InvalidArgumentError(f"expected a (112, 112, 3) uint8 RGB aligned face, got {desc}")
-    return face
 
 
 def _random_box(side: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
@@ -60,9 +51,27 @@ def _jpeg(img: np.ndarray, quality: float) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
 
 
-def _downscale(img: np.ndarray, side: float) -> np.ndarray:
+def _down_and_up(img: np.ndarray, side: float) -> np.ndarray:
     small = cv2.resize(img, (int(side), int(side)), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (112, 112), interpolation=cv2.INTER_LINEAR)
+
+
+def blur(face: np.ndarray, sigma: float) -> np.ndarray:
+    """A copy of ``face`` blurred by a Gaussian of standard deviation ``sigma`` px (0: none)."""
+    return cv2.GaussianBlur(face, (0, 0), float(sigma)) if sigma > 0 else face.copy()
+
+
+def add_noise(face: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``face`` plus Gaussian noise of ``sigma`` grey levels (0: none), clipped."""
+    if sigma <= 0:
+        return face.copy()
+    return _clip_uint8(face + rng.normal(0.0, sigma, face.shape))
+
+
+def centred_box(x: int, y: int, side: int) -> tuple[int, int, int, int]:
+    """The box ``(x0, y0, x1, y1)`` of a square of ``side`` px centred at column x, row y."""
+    top, left = int(y) - int(side) // 2, int(x) - int(side) // 2
+    return left, top, left + int(side), top + int(side)
 
 
 def fill_box(face: np.ndarray, box: tuple[int, int, int, int], value: int = 0) -> np.ndarray:
@@ -80,16 +89,16 @@ def _occlude(img: np.ndarray, side: float, rng: np.random.Generator) -> np.ndarr
     return fill_box(img, _random_box(int(side), rng), grey)
 
 
-def _to_uint8(x: np.ndarray) -> np.ndarray:
+def _clip_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
 _DEGRADERS = {
-    "blur": lambda img, p, rng: cv2.GaussianBlur(img, (0, 0), p),
-    "noise": lambda img, p, rng: _to_uint8(img + rng.normal(0.0, p, img.shape)),
+    "blur": lambda img, p, rng: blur(img, p),
+    "noise": lambda img, p, rng: add_noise(img, p, rng),
     "jpeg": lambda img, p, rng: _jpeg(img, p),
-    "low_light": lambda img, p, rng: _to_uint8(img * p),
-    "downscale": lambda img, p, rng: _downscale(img, p),
+    "low_light": lambda img, p, rng: _clip_uint8(img * p),
+    "downscale": lambda img, p, rng: _down_and_up(img, p),
     "occluder": _occlude,
 }
 
@@ -99,7 +108,8 @@ def degradation_parameter(kind: str, strength: int) -> float:
     if kind not in DEGRADATIONS or strength not in STRENGTHS:
         raise InvalidArgumentError(
             f"kind must be one of {sorted(DEGRADATIONS)} and strength one of {STRENGTHS}; "
-            f"got {kind!r}, {strength!r}")
+            f"got {kind!r}, {strength!r}"
+        )
     return DEGRADATIONS[kind][strength - 1]
 
 
@@ -121,7 +131,7 @@ def degrade(face: np.ndarray, kind: str, strength: int, rng: np.random.Generator
     Taught in: 04_evaluation.ipynb
     """
     param = degradation_parameter(kind, strength)
-    out = _DEGRADERS[kind](_check_face(face), param, rng)
+    out = _DEGRADERS[kind](check_face(face), param, rng)
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
@@ -150,8 +160,6 @@ def yaw_proxy(landmarks: np.ndarray) -> float:
     return float(np.dot(lmk[2] - (lmk[0] + lmk[1]) / 2, axis) / max(np.dot(axis, axis), 1e-9))
 
 
-
-
 # ------------------------------------------------------- the paper's experiments
 SQUARE_SIDES = (10, 20, 30, 40, 50)
 #: Disturbances drawn on aligned faces (see :func:`disturb`).
@@ -167,7 +175,6 @@ SIDE_LIGHT = (1.4, 0.15)
 TURNED_YAW, FRONTAL_YAW = 0.2, 0.1
 
 
-
 def box_mask(box: tuple[int, int, int, int], size: int = 112) -> np.ndarray:
     """(size, size) bool mask of the box ``(x0, y0, x1, y1)``, clipped to the image."""
     x0, y0, x1, y1 = (int(np.clip(v, 0, size)) for v in box)
@@ -179,7 +186,6 @@ def box_mask(box: tuple[int, int, int, int], size: int = 112) -> np.ndarray:
 def face_mask() -> np.ndarray:
     """(112, 112) bool: the face ellipse of :func:`regions.region_masks` (template)."""
     return ~region_masks()["background"]
-
 
 
 def sunglasses_region() -> np.ndarray:
@@ -205,8 +211,9 @@ def mask_textures() -> dict[str, np.ndarray]:
     return {name: data.load_image(paths[name]) for name in MASK_TEXTURES}
 
 
-def paste_region(face: np.ndarray, region: np.ndarray,
-                 fill: np.ndarray | tuple[int, int, int]) -> np.ndarray:
+def paste_region(
+    face: np.ndarray, region: np.ndarray, fill: np.ndarray | tuple[int, int, int]
+) -> np.ndarray:
     """``face`` with ``region`` covered by an RGB colour, or by an RGB image stretched
     (INTER_AREA) over the region's bounding box and cut to the region."""
     out = face.copy()
@@ -216,8 +223,9 @@ def paste_region(face: np.ndarray, region: np.ndarray,
     ys, xs = np.nonzero(region)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     canvas = np.zeros_like(face)
-    canvas[y0:y1, x0:x1] = cv2.resize(fill, (int(x1 - x0), int(y1 - y0)),
-                                      interpolation=cv2.INTER_AREA)
+    canvas[y0:y1, x0:x1] = cv2.resize(
+        fill, (int(x1 - x0), int(y1 - y0)), interpolation=cv2.INTER_AREA
+    )
     out[region] = canvas[region]
     return out
 
@@ -225,7 +233,7 @@ def paste_region(face: np.ndarray, region: np.ndarray,
 def side_light(face: np.ndarray, ramp: tuple[float, float] = SIDE_LIGHT) -> np.ndarray:
     """Strong light from the image-left: pixel values times a horizontal gain ramp."""
     gain = np.linspace(ramp[0], ramp[1], face.shape[1])[None, :, None]
-    return _to_uint8(face * gain)
+    return _clip_uint8(face * gain)
 
 
 def disturbance_region(kind: str) -> np.ndarray:
@@ -253,13 +261,14 @@ def disturb(face: np.ndarray, kind: str, texture: np.ndarray | None = None) -> n
         (112, 112, 3) uint8 RGB.
     Taught in: 04_evaluation.ipynb
     """
-    face = _check_face(face)
+    face = check_face(face)
     if kind == "side_light":
         return side_light(face)
     if kind == "blur":
         return degrade(face, "blur", 2, np.random.default_rng(0))
     fills = {"sunglasses": (12, 12, 12), "drawn_mask": (170, 200, 225), "real_mask": texture}
     if kind not in fills or (kind == "real_mask" and texture is None):
-        raise InvalidArgumentError(f"kind must be one of {DISTURBANCES} (real_mask needs a "
-                                   f"texture); got {kind!r}")
+        raise InvalidArgumentError(
+            f"kind must be one of {DISTURBANCES} (real_mask needs a texture); got {kind!r}"
+        )
     return paste_region(face, disturbance_region(kind), fills[kind])

@@ -24,6 +24,7 @@ large gradients and the background hardly any.
 
 Taught in: 04_evaluation.ipynb
 """
+
 from __future__ import annotations
 
 import warnings
@@ -35,8 +36,17 @@ import torch
 from ..data import ARCFACE_TEMPLATE, AlignedFace
 from ..errors import InvalidArgumentError
 
-REGIONS = ("left_eye", "right_eye", "mouth", "nose", "forehead", "chin",
-           "left_cheek", "right_cheek", "background")
+REGIONS = (
+    "left_eye",
+    "right_eye",
+    "mouth",
+    "nose",
+    "forehead",
+    "chin",
+    "left_cheek",
+    "right_cheek",
+    "background",
+)
 FACE_REGIONS = REGIONS[:-1]
 
 _EYE_HINT = "occlusion (glasses, hair, a hand), a closed eye, glare or shadow"
@@ -92,7 +102,8 @@ def _frame(landmarks: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
     lmk = np.asarray(landmarks, np.float64)
     if lmk.shape != (5, 2) or not np.isfinite(lmk).all():
         raise InvalidArgumentError(
-            f"landmarks must be a finite (5, 2) array, got shape {lmk.shape}")
+            f"landmarks must be a finite (5, 2) array, got shape {lmk.shape}"
+        )
     d = np.hypot(*(lmk[1] - lmk[0]))
     if d < 1.0:
         raise InvalidArgumentError("the two eye landmarks coincide")
@@ -107,34 +118,30 @@ def _frame(landmarks: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
     return (*to_uv(xx, yy), np.stack(to_uv(lmk[:, 0], lmk[:, 1]), axis=1), d)
 
 
-def _ellipse(u: np.ndarray, v: np.ndarray, centre: tuple[float, float],
-             semi_u: float, semi_v: float) -> np.ndarray:
+def _ellipse(
+    u: np.ndarray, v: np.ndarray, centre: tuple[float, float], semi_u: float, semi_v: float
+) -> np.ndarray:
     return ((u - centre[0]) / semi_u) ** 2 + ((v - centre[1]) / semi_v) ** 2 <= 1.0
 
 
-def _shapes(u: np.ndarray, v: np.ndarray, lmk: np.ndarray, d: float
-            ) -> dict[str, np.ndarray]:
+def _shapes(u: np.ndarray, v: np.ndarray, lmk: np.ndarray, d: float) -> dict[str, np.ndarray]:
     """The raw, overlapping shapes in the face frame (before priorities)."""
     mouth = (lmk[3] + lmk[4]) / 2
     top, bottom = -1.2 * d, mouth[1] + 0.8 * d
     nose_half = lmk[2, 1] / 2  # half the height from the eye line to the nose tip
     return {
-        "face": _ellipse(u, v, (lmk[2, 0], (top + bottom) / 2), 1.15 * d,
-                         (bottom - top) / 2),
+        "face": _ellipse(u, v, (lmk[2, 0], (top + bottom) / 2), 1.15 * d, (bottom - top) / 2),
         "left_eye": _ellipse(u, v, lmk[0], 0.38 * d, 0.22 * d),
         "right_eye": _ellipse(u, v, lmk[1], 0.38 * d, 0.22 * d),
-        "mouth": _ellipse(u, v, mouth, abs(lmk[4, 0] - lmk[3, 0]) / 2 + 0.15 * d,
-                          0.3 * d),
-        "nose": _ellipse(u, v, (lmk[2, 0], nose_half + 0.05 * d), 0.3 * d,
-                         nose_half + 0.2 * d),
+        "mouth": _ellipse(u, v, mouth, abs(lmk[4, 0] - lmk[3, 0]) / 2 + 0.15 * d, 0.3 * d),
+        "nose": _ellipse(u, v, (lmk[2, 0], nose_half + 0.05 * d), 0.3 * d, nose_half + 0.2 * d),
         "forehead": v < 0.0,
         "chin": v > mouth[1] + 0.3 * d,
         "left_cheek": u < lmk[2, 0],
     }
 
 
-def region_masks(landmarks: np.ndarray | None = None, size: int = 112
-                 ) -> dict[str, np.ndarray]:
+def region_masks(landmarks: np.ndarray | None = None, size: int = 112) -> dict[str, np.ndarray]:
     """Boolean masks of the face regions; together they partition the crop.
 
     Args:
@@ -167,18 +174,23 @@ def _as_map(plq: torch.Tensor | np.ndarray) -> np.ndarray:
     arr = np.asarray(plq).squeeze()
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or not np.isfinite(arr).all():
         raise InvalidArgumentError(
-            f"plq must be one finite square (H, W) map, got shape {arr.shape}")
+            f"plq must be one finite square (H, W) map, got shape {arr.shape}"
+        )
     return arr.astype(np.float64)
 
 
-def _stats(arr: np.ndarray, masks: dict[str, np.ndarray], low: float
-           ) -> list[RegionStat]:
-    return [RegionStat(name, float(arr[m].mean()), float((arr[m] < low).mean()))
-            for name, m in masks.items() if m.any()]
+def _stats(arr: np.ndarray, masks: dict[str, np.ndarray], low: float) -> list[RegionStat]:
+    return [
+        RegionStat(name, float(arr[m].mean()), float((arr[m] < low).mean()))
+        for name, m in masks.items()
+        if m.any()
+    ]
 
 
 def region_summary(
-    plq: torch.Tensor | np.ndarray, landmarks: np.ndarray | None = None, *,
+    plq: torch.Tensor | np.ndarray,
+    landmarks: np.ndarray | None = None,
+    *,
     low_threshold: float = 0.5,
 ) -> list[RegionStat]:
     """Mean pixel quality and share of low-quality pixels per region.
@@ -222,8 +234,11 @@ def region_reference(
 
 
 def describe_lowest_region(
-    plq: torch.Tensor | np.ndarray, landmarks: np.ndarray | None = None, *,
-    reference: dict[str, float] | None = None, low_threshold: float = 0.5,
+    plq: torch.Tensor | np.ndarray,
+    landmarks: np.ndarray | None = None,
+    *,
+    reference: dict[str, float] | None = None,
+    low_threshold: float = 0.5,
 ) -> str:
     """One sentence naming the face region with the lowest pixel quality.
 
@@ -246,13 +261,14 @@ def describe_lowest_region(
     face = {k: m for k, m in masks.items() if k != "background"}
     scale = arr[~masks["background"]].mean() + 1e-12
     ref = reference or dict.fromkeys(FACE_REGIONS, 1.0 / scale)
-    worst = min(_stats(arr, face, low_threshold),
-                key=lambda s: s.mean_plq / scale / ref[s.region])
+    worst = min(_stats(arr, face, low_threshold), key=lambda s: s.mean_plq / scale / ref[s.region])
     rest = arr[~masks["background"] & ~masks[worst.region]].mean()
     words, hint = REGION_TEXT[worst.region]
     where = " for its place in the face" if reference else ""
     typical = f", typically {ref[worst.region]:.2f}x the face mean" if reference else ""
-    return (f"The {words} region has the lowest pixel quality{where} (mean "
-            f"{worst.mean_plq:.2f} vs {rest:.2f} for the rest of the face{typical}; "
-            f"{worst.share_low:.0%} of its pixels are below {low_threshold:g}). "
-            f"Check for {hint}.")
+    return (
+        f"The {words} region has the lowest pixel quality{where} (mean "
+        f"{worst.mean_plq:.2f} vs {rest:.2f} for the rest of the face{typical}; "
+        f"{worst.share_low:.0%} of its pixels are below {low_threshold:g}). "
+        f"Check for {hint}."
+    )

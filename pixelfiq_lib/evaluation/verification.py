@@ -1,12 +1,12 @@
-"""Scoring a benchmark set: embeddings, qualities, comparison scores, ROC AUC and EDC records.
-"""
+"""Scoring a benchmark set: embeddings, qualities, comparison scores, ROC AUC and EDC records."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from .. import data
-from ..core.quality import serfiq_from_features
+from ..core.quality import body_features, serfiq_from_features
 from ..evaluation.edc import edc_curve, pair_quality, pauc, threshold_for_fmr
 from ..models.base import FRModel
 from .benchmark_set import BenchmarkSet, Sample
@@ -23,36 +23,42 @@ EDC_SETTINGS = (
 PAUC_LIMITS = (0.2, 0.3)
 
 
-def embed_faces(model: FRModel, faces: list[np.ndarray], *, n_passes: int = 100,
-                seed: int = 0, chunk_size: int = 8) -> dict[str, np.ndarray]:
+def embed_faces(
+    model: FRModel,
+    faces: list[np.ndarray],
+    *,
+    n_passes: int = 100,
+    seed: int = 0,
+    chunk_size: int | None = None,
+) -> dict[str, np.ndarray]:
     """Embeddings, embedding norms and SER-FIQ qualities with one body pass per face.
 
     Args:
         model: an :class:`FRModel`; its device is used.
         faces: aligned faces, each (112, 112, 3) uint8 RGB in 0..255.
         n_passes, seed: SER-FIQ settings (the masks are shared by every chunk).
-        chunk_size: faces per forward pass (small batches are faster on a CPU).
+        chunk_size: faces per forward pass (default: the device's, see
+            :func:`~pixelfiq_lib.core.batching.chunk_size`).
     Returns:
         ``{"emb": (N, E) unit-norm float32, "norm": (N,) norm of the raw head output
         before L2 normalisation, "q": (N,) Q̂, "q_raw": (N,) Q, "q_se": (N,) its
         Monte-Carlo standard error}`` as numpy arrays.
     Taught in: 04_evaluation.ipynb
     """
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("emb", "norm", "q", "q_raw", "q_se")}
     with torch.inference_mode():
-        for chunk in data.to_tensor(faces).split(chunk_size):
-            feat = model.features(chunk.to(model.device, model.dtype))
-            raw = model.head(feat)
-            res = serfiq_from_features(model, feat, n_passes=n_passes, seed=seed)
-            vals = (torch.nn.functional.normalize(raw, dim=1), raw.norm(dim=1), res.q,
-                    res.q_raw, res.q_se)
-            for key, val in zip(parts, vals):
-                parts[key].append(val.float().cpu().numpy())
-    return {k: np.concatenate(v) for k, v in parts.items()}
+        feat = body_features(model, data.to_tensor(faces), chunk_size)
+        raw = model.head(feat)
+        res = serfiq_from_features(model, feat, n_passes=n_passes, seed=seed)
+    vals = (torch.nn.functional.normalize(raw, dim=1), raw.norm(dim=1), res.q, res.q_raw, res.q_se)
+    return {
+        key: val.float().cpu().numpy()
+        for key, val in zip(("emb", "norm", "q", "q_raw", "q_se"), vals)
+    }
 
 
-def quality_scores(samples: list[Sample], scored: dict[str, np.ndarray],
-                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+def quality_scores(
+    samples: list[Sample], scored: dict[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Per-sample quality of every method in :data:`QUALITY_METHODS` (higher = better).
 
     ``serfiq`` ranks by the raw SER-FIQ Q (the scaling to Q̂ is monotone, and Q̂
@@ -83,8 +89,9 @@ def roc_auc(scores: np.ndarray, is_genuine: np.ndarray) -> float:
     return float((ranks[is_genuine].sum() - n_gen * (n_gen + 1) / 2) / (n_gen * n_imp))
 
 
-def edc_records(scores: np.ndarray, is_genuine: np.ndarray, pair_q: dict[str, np.ndarray],
-                model_name: str) -> tuple[list[dict], dict[tuple[int, str], object]]:
+def edc_records(
+    scores: np.ndarray, is_genuine: np.ndarray, pair_q: dict[str, np.ndarray], model_name: str
+) -> tuple[list[dict], dict[tuple[int, str], object]]:
     """pAUC records of every quality method under every setting of :data:`EDC_SETTINGS`.
 
     Returns:
@@ -95,11 +102,22 @@ def edc_records(scores: np.ndarray, is_genuine: np.ndarray, pair_q: dict[str, np
     records, curves = [], {}
     for k, setting in enumerate(EDC_SETTINGS):
         for method, q in pair_q.items():
-            curve = edc_curve(scores, is_genuine, q, variant=setting["variant"],
-                              fmr=setting["fmr"] or 1e-3, starting_fnmr=setting["starting_fnmr"])
+            curve = edc_curve(
+                scores,
+                is_genuine,
+                q,
+                variant=setting["variant"],
+                fmr=setting["fmr"] or 1e-3,
+                starting_fnmr=setting["starting_fnmr"],
+            )
             curves[(k, method)] = curve
-            rec = {"quality_method": method, "model": model_name, **setting,
-                   "start_fnmr": float(curve.error[0]), "interpolation": "stepwise"}
+            rec = {
+                "quality_method": method,
+                "model": model_name,
+                **setting,
+                "start_fnmr": float(curve.error[0]),
+                "interpolation": "stepwise",
+            }
             for lim in PAUC_LIMITS:
                 rec[f"pauc_{lim:g}"] = pauc(curve, lim)
                 rec[f"pauc_{lim:g}_minus_best"] = pauc(curve, lim, subtract_best=True)
@@ -107,8 +125,13 @@ def edc_records(scores: np.ndarray, is_genuine: np.ndarray, pair_q: dict[str, np
     return records, curves
 
 
-def probe_table(bset: BenchmarkSet, scores: np.ndarray, scored: dict[str, np.ndarray],
-                threshold: float, model_name: str) -> list[dict]:
+def probe_table(
+    bset: BenchmarkSet,
+    scores: np.ndarray,
+    scored: dict[str, np.ndarray],
+    threshold: float,
+    model_name: str,
+) -> list[dict]:
     """Per probe kind and strength: mean Q̂ of the probes, their genuine scores and FNMR at
     ``threshold``."""
     kind = np.array([f"{s.kind}:{s.strength}" for s in bset.samples])
@@ -116,20 +139,27 @@ def probe_table(bset: BenchmarkSet, scores: np.ndarray, scored: dict[str, np.nda
     for label in sorted(set(kind), key=lambda x: (x != "none:0", x)):
         probes, gen = kind == label, bset.is_genuine & (kind[bset.idx_b] == label)
         name, strength = label.split(":")
-        rows.append({"model": model_name, "kind": name, "strength": int(strength),
-                     "parameter": (DEGRADATIONS[name][int(strength) - 1]
-                                   if name != "none" else None),
-                     "n_probes": int(probes.sum()), "q_mean": float(scored["q"][probes].mean()),
-                     "q_se_mean": float(scored["q_se"][probes].mean()),
-                     "q_raw_mean": float(scored["q_raw"][probes].mean()),
-                     "n_genuine": int(gen.sum()),
-                     "genuine_score_mean": float(scores[gen].mean()) if gen.any() else None,
-                     "fnmr": float((scores[gen] < threshold).mean()) if gen.any() else None})
+        rows.append(
+            {
+                "model": model_name,
+                "kind": name,
+                "strength": int(strength),
+                "parameter": (DEGRADATIONS[name][int(strength) - 1] if name != "none" else None),
+                "n_probes": int(probes.sum()),
+                "q_mean": float(scored["q"][probes].mean()),
+                "q_se_mean": float(scored["q_se"][probes].mean()),
+                "q_raw_mean": float(scored["q_raw"][probes].mean()),
+                "n_genuine": int(gen.sum()),
+                "genuine_score_mean": float(scores[gen].mean()) if gen.any() else None,
+                "fnmr": float((scores[gen] < threshold).mean()) if gen.any() else None,
+            }
+        )
     return rows
 
 
-def verification_benchmark(model: FRModel, bset: BenchmarkSet, *, n_passes: int = 100,
-                           seed: int = 0) -> dict:
+def verification_benchmark(
+    model: FRModel, bset: BenchmarkSet, *, n_passes: int = 100, seed: int = 0
+) -> dict:
     """Scores, qualities and EDC pAUCs of one network on a :class:`BenchmarkSet`.
 
     Args:
@@ -149,8 +179,14 @@ def verification_benchmark(model: FRModel, bset: BenchmarkSet, *, n_passes: int 
     records, curves = edc_records(scores, bset.is_genuine, pair_q, model.name)
     summary = verification_summary(bset, scores, model.name)
     probes = probe_table(bset, scores, scored, summary["threshold_fmr_1e-3"], model.name)
-    return {"summary": summary, "probes": probes, "edc": records, "curves": curves,
-            "scores": scores, "quality": qual}
+    return {
+        "summary": summary,
+        "probes": probes,
+        "edc": records,
+        "curves": curves,
+        "scores": scores,
+        "quality": qual,
+    }
 
 
 def verification_summary(bset: BenchmarkSet, scores: np.ndarray, model_name: str) -> dict:
@@ -160,16 +196,24 @@ def verification_summary(bset: BenchmarkSet, scores: np.ndarray, model_name: str
     tau = threshold_for_fmr(scores[~g], 1e-3)
     imp_median = float(np.median(scores[~g & orig]))
     return {
-        "model": model_name, "pairs_source": bset.pairs_source,
+        "model": model_name,
+        "pairs_source": bset.pairs_source,
         "n_identities": len({s.identity for s in bset.samples}),
-        "n_images": bset.n_originals, "n_probe_copies": len(bset.samples) - bset.n_originals,
-        "n_skipped": len(bset.skipped), "n_comparisons": int(g.size),
-        "n_genuine": int(g.sum()), "n_impostor": int((~g).sum()),
-        "genuine_mean": float(scores[g].mean()), "impostor_mean": float(scores[~g].mean()),
-        "impostor_max": float(scores[~g].max()), "roc_auc": roc_auc(scores, g),
+        "n_images": bset.n_originals,
+        "n_probe_copies": len(bset.samples) - bset.n_originals,
+        "n_skipped": len(bset.skipped),
+        "n_comparisons": int(g.size),
+        "n_genuine": int(g.sum()),
+        "n_impostor": int((~g).sum()),
+        "genuine_mean": float(scores[g].mean()),
+        "impostor_mean": float(scores[~g].mean()),
+        "impostor_max": float(scores[~g].max()),
+        "roc_auc": roc_auc(scores, g),
         "roc_auc_originals": roc_auc(scores[orig], g[orig]),
-        "frac_genuine_above_impostor_median_originals":
-            float((scores[g & orig] > imp_median).mean()),
-        "threshold_fmr_1e-3": tau, "fnmr_at_fmr_1e-3": float((scores[g] < tau).mean()),
+        "frac_genuine_above_impostor_median_originals": float(
+            (scores[g & orig] > imp_median).mean()
+        ),
+        "threshold_fmr_1e-3": tau,
+        "fnmr_at_fmr_1e-3": float((scores[g] < tau).mean()),
         "fnmr_at_fmr_1e-3_originals": float((scores[g & orig] < tau).mean()),
     }

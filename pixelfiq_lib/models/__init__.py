@@ -10,6 +10,7 @@
 
 Taught in: 01_quality_model.ipynb, 06_bring_your_own_model.ipynb
 """
+
 from __future__ import annotations
 
 from .base import (  # noqa: F401

@@ -2,6 +2,7 @@
 
 Taught in: 01_quality_model.ipynb
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,7 +24,6 @@ from ..core.constants import PAPER_A, PAPER_ALPHA, PAPER_R
 from ..errors import ModelError
 
 logger = logging.getLogger(__name__)
-
 
 
 class FRModel(nn.Module):
@@ -90,7 +90,7 @@ class FRModel(nn.Module):
         """``(B, 3, H, W)`` RGB 0..255 -> ``(B, E)`` unit-norm embeddings."""
         return self.embed_features(self.features(x))
 
-    def official_variant(self) -> "FRModel":
+    def official_variant(self) -> FRModel:
         """A copy whose head BatchNorm layers are *untrained* (mean 0, var 1, affine 1/0).
 
         This reproduces the official XFIQ / SER-FIQ gen-1 code, which rebuilds the
@@ -192,9 +192,7 @@ def _linear(weight: np.ndarray, bias: np.ndarray | None) -> nn.Linear:
 def _bn1d(arrays: dict[str, np.ndarray], node: onnx.NodeProto) -> nn.BatchNorm1d:
     """An ``nn.BatchNorm1d`` from an ONNX ``BatchNormalization`` node (inference mode)."""
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    gamma, beta, mean, var = (
-        torch.tensor(arrays[i], dtype=torch.float32) for i in node.input[1:5]
-    )
+    gamma, beta, mean, var = (torch.tensor(arrays[i], dtype=torch.float32) for i in node.input[1:5])
     bn = nn.BatchNorm1d(gamma.numel(), eps=float(attrs.get("epsilon", 1e-5)))
     with torch.no_grad():
         bn.weight.copy_(gamma)
@@ -237,9 +235,7 @@ def _assemble(
     """
     stem = nn.Sequential(adapter, body_net) if adapter is not None else body_net
     split_out = _probe(stem, input_size)
-    head = nn.Sequential(
-        OrderedDict(unflatten=Unflatten(split_out.shape[1:]), net=head_net)
-    )
+    head = nn.Sequential(OrderedDict(unflatten=Unflatten(split_out.shape[1:]), net=head_net))
     try:
         with torch.no_grad():
             emb = head.eval()(split_out.flatten(1))
@@ -247,25 +243,18 @@ def _assemble(
         raise ModelError(
             f"the head fails on the body's output {tuple(split_out.shape)}: {exc}"
         ) from exc
-    if (
-        not isinstance(emb, torch.Tensor)
-        or emb.ndim != 2
-        or emb.shape[0] != split_out.shape[0]
-    ):
+    if not isinstance(emb, torch.Tensor) or emb.ndim != 2 or emb.shape[0] != split_out.shape[0]:
         raise ModelError(
-            f"the head must return one (B, E) tensor; it returned {getattr(emb, 'shape', type(emb))}"
+            "the head must return one (B, E) tensor; "
+            f"it returned {getattr(emb, 'shape', type(emb))}"
         )
     body = _body(body_net, adapter)
     model = FRModel(body, head, name=name, input_size=input_size, **calibration)
-    logger.info(
-        "%s: features %d -> embedding %d", name, split_out[0].numel(), emb.shape[1]
-    )
+    logger.info("%s: features %d -> embedding %d", name, split_out[0].numel(), emb.shape[1])
     return _finish(model, device)
 
 
-def _adapter(
-    normalise: tuple[float, float] | None, bgr: bool, nhwc: bool
-) -> InputAdapter | None:
+def _adapter(normalise: tuple[float, float] | None, bgr: bool, nhwc: bool) -> InputAdapter | None:
     if normalise is None and not (bgr or nhwc):
         return None
     mean, std = normalise if normalise is not None else (0.0, 1.0)

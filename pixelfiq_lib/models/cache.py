@@ -1,11 +1,9 @@
-"""Checksums, downloads and the cache of converted networks under ``config.cache_dir()/models``.
-"""
+"""Checksums, downloads and the cache of converted networks under ``config.cache_dir()/models``."""
+
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +14,7 @@ import onnx
 
 from ..config import cache_dir
 from ..errors import ModelError
+from ..files import atomic_write
 
 # --------------------------------------------------------------------------------------
 # Checksums and the model cache
@@ -37,9 +36,7 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def verify_file(
-    path: str | Path, sha256: str, *, fix: str, algorithm: str = "sha256"
-) -> Path:
+def verify_file(path: str | Path, sha256: str, *, fix: str, algorithm: str = "sha256") -> Path:
     """Check that ``path`` exists and has the expected digest.
 
     Args:
@@ -65,18 +62,10 @@ def verify_file(
     return path
 
 
-
 def _models_dir() -> Path:
     path = cache_dir() / "models"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _cached_onnx(key: str, build: Callable[[], onnx.ModelProto]) -> onnx.ModelProto:
@@ -96,13 +85,12 @@ def _cached_onnx(key: str, build: Callable[[], onnx.ModelProto]) -> onnx.ModelPr
     model = build()
     data = model.SerializeToString()
     try:
-        _write_atomic(path, data)
-        _write_atomic(side, hashlib.sha256(data).hexdigest().encode())
+        atomic_write(path, data)
+        atomic_write(side, hashlib.sha256(data).hexdigest().encode())
     except OSError as exc:  # a read-only cache still lets the model load
         logger.warning("cannot cache %s (%s); it is rebuilt at every load", path, exc)
     logger.info("built %s in %.2f s", path.name, time.perf_counter() - start)
     return model
-
 
 
 def _download(url: str, timeout: float, manual: str = "") -> bytes:
@@ -111,19 +99,13 @@ def _download(url: str, timeout: float, manual: str = "") -> bytes:
     ``manual`` ends the error message: how to place the file by hand instead.
     """
     if not url.startswith(("https://", "file://")):
-        raise ModelError(
-            f"refusing to download from {url!r}: only https:// and file:// URLs"
-        )
+        raise ModelError(f"refusing to download from {url!r}: only https:// and file:// URLs")
     request = urllib.request.Request(url, headers={"User-Agent": "pixelfiq"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (scheme checked)
             data = resp.read(_MAX_DOWNLOAD + 1)
     except (urllib.error.URLError, OSError) as exc:
-        raise ModelError(
-            f"could not download {url}: {exc}. Check the network{manual}"
-        ) from exc
+        raise ModelError(f"could not download {url}: {exc}. Check the network{manual}") from exc
     if len(data) > _MAX_DOWNLOAD:
-        raise ModelError(
-            f"{url} is larger than {_MAX_DOWNLOAD // 2**20} MiB; refusing it"
-        )
+        raise ModelError(f"{url} is larger than {_MAX_DOWNLOAD // 2**20} MiB; refusing it")
     return data

@@ -1,7 +1,9 @@
-"""Bring your own network: ``from_onnx`` (split at a graph tensor) and ``from_torch`` (split after a submodule).
+"""Bring your own network: ``from_onnx`` (split at a graph tensor) and ``from_torch``
+(split after a submodule).
 
 Taught in: 06_bring_your_own_model.ipynb
 """
+
 from __future__ import annotations
 
 import copy
@@ -132,23 +134,17 @@ def _trace_for_split(module: nn.Module, split: str) -> tuple[list[fx.Node], int]
             "from your own two modules instead"
         ) from exc
     nodes = list(graph.nodes)
-    hits = [
-        i for i, n in enumerate(nodes) if n.op == "call_module" and n.target == split
-    ]
+    hits = [i for i, n in enumerate(nodes) if n.op == "call_module" and n.target == split]
     if len(hits) != 1:
         raise ModelError(
             f"submodule {split!r} runs {len(hits)} times in forward(); split at one that runs once"
         )
     if sum(n.op == "placeholder" for n in nodes) != 1:
-        raise ModelError(
-            "from_torch needs a module whose forward takes one image tensor"
-        )
+        raise ModelError("from_torch needs a module whose forward takes one image tensor")
     return nodes, hits[0]
 
 
-def split_module(
-    module: nn.Module, split: str
-) -> tuple[fx.GraphModule, fx.GraphModule]:
+def split_module(module: nn.Module, split: str) -> tuple[fx.GraphModule, fx.GraphModule]:
     """Cut ``module`` after the submodule named ``split`` (torch.fx).
 
     Returns:
@@ -174,7 +170,8 @@ def split_module(
                 continue
             if arg.op != "get_attr":
                 raise ModelError(
-                    f"split {split!r} is not a cut point: {node.name!r} after it also uses {arg.name!r}"
+                    f"split {split!r} is not a cut point: "
+                    f"{node.name!r} after it also uses {arg.name!r}"
                 )
             henv[arg] = head_graph.node_copy(arg)
         henv[node] = head_graph.node_copy(node, henv.__getitem__)

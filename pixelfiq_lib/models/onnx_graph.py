@@ -1,5 +1,6 @@
-"""ONNX graph surgery: dequantise, fold constants, drop unused inputs, make the batch dynamic, split, convert to torch.
-"""
+"""ONNX graph surgery: dequantise, fold constants, drop unused inputs, make the batch
+dynamic, split, and convert to torch."""
+
 from __future__ import annotations
 
 import copy
@@ -32,9 +33,7 @@ def _dequantise(
     Block-wise (opset 21): scale and zero point hold one value per ``block`` elements
     along ``axis``; they are repeated ``block`` times there and cut to ``q``'s length.
     """
-    zero = (
-        np.zeros(scale.shape, dtype=np.int32) if zero is None else zero.astype(np.int32)
-    )
+    zero = np.zeros(scale.shape, dtype=np.int32) if zero is None else zero.astype(np.int32)
     axis %= max(q.ndim, 1)
     if block:
         keep = np.arange(q.shape[axis])
@@ -44,9 +43,9 @@ def _dequantise(
         shape = [1] * q.ndim
         shape[axis] = -1
         scale, zero = scale.reshape(shape), zero.reshape(shape)
-    return (
-        (q.astype(np.int32) - zero).astype(np.float32) * scale.astype(np.float32)
-    ).astype(np.float32)
+    return ((q.astype(np.int32) - zero).astype(np.float32) * scale.astype(np.float32)).astype(
+        np.float32
+    )
 
 
 def _names_read(nodes: Sequence[onnx.NodeProto]) -> set[str]:
@@ -60,7 +59,8 @@ def _names_read(nodes: Sequence[onnx.NodeProto]) -> set[str]:
 
 
 def _fold_constants(graph: onnx.GraphProto) -> None:
-    """Replace ``DequantizeLinear``, ``Reshape`` and ``Identity`` nodes on initialisers by initialisers."""
+    """Replace ``DequantizeLinear``, ``Reshape`` and ``Identity`` nodes on initialisers
+    by initialisers."""
     arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     keep = []
     for node in graph.node:
@@ -76,9 +76,7 @@ def _fold_constants(graph: onnx.GraphProto) -> None:
                 attrs.get("block_size", 0),
             )
         elif node.op_type == "Reshape" and all(i in arrays for i in ins):
-            arrays[node.output[0]] = arrays[ins[0]].reshape(
-                arrays[ins[1]].astype(np.int64)
-            )
+            arrays[node.output[0]] = arrays[ins[0]].reshape(arrays[ins[1]].astype(np.int64))
         elif node.op_type == "Identity" and ins and ins[0] in arrays:
             arrays[node.output[0]] = arrays[ins[0]]
         else:
@@ -87,9 +85,7 @@ def _fold_constants(graph: onnx.GraphProto) -> None:
     del graph.node[:]
     graph.node.extend(keep)
     del graph.initializer[:]
-    graph.initializer.extend(
-        numpy_helper.from_array(v, k) for k, v in arrays.items() if k in used
-    )
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in arrays.items() if k in used)
 
 
 def _drop_unused_inputs(graph: onnx.GraphProto) -> None:
@@ -136,18 +132,12 @@ def _make_batch_dynamic(graph: onnx.GraphProto) -> None:
     inits = {t.name: t for t in graph.initializer}
     live = _activation_names(graph)
     for node in graph.node:
-        if (
-            node.op_type != "Reshape"
-            or node.input[0] not in live
-            or node.input[1] not in inits
-        ):
+        if node.op_type != "Reshape" or node.input[0] not in live or node.input[1] not in inits:
             continue
         target = numpy_helper.to_array(inits[node.input[1]]).astype(np.int64).copy()
         if target.size and target[0] in fixed:
             target[0] = 0 if -1 in target else -1
-            inits[node.input[1]].CopyFrom(
-                numpy_helper.from_array(target, node.input[1])
-            )
+            inits[node.input[1]].CopyFrom(numpy_helper.from_array(target, node.input[1]))
 
 
 def prepare_onnx(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -176,17 +166,13 @@ def prepare_onnx(model: onnx.ModelProto) -> onnx.ModelProto:
         model.ir_version = max(model.ir_version, 8)
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx raises ValidationError, RuntimeError, ...
-        raise ModelError(
-            f"cannot prepare the ONNX graph for conversion: {exc}"
-        ) from exc
+        raise ModelError(f"cannot prepare the ONNX graph for conversion: {exc}") from exc
     return model
 
 
 def _split_candidates(model: onnx.ModelProto, last: int = 15) -> str:
     names = [
-        f"{n.output[0]} ({n.op_type}, node {n.name or '-'})"
-        for n in model.graph.node
-        if n.output
+        f"{n.output[0]} ({n.op_type}, node {n.name or '-'})" for n in model.graph.node if n.output
     ]
     return "; ".join(names[-last:])
 
@@ -205,9 +191,7 @@ def _resolve_split(model: onnx.ModelProto, split: str) -> str:
     )
 
 
-def split_onnx(
-    model: onnx.ModelProto, split: str
-) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+def split_onnx(model: onnx.ModelProto, split: str) -> tuple[onnx.ModelProto, onnx.ModelProto]:
     """Cut a prepared ONNX model into ``body`` (input -> split) and ``head`` (split -> output).
 
     Args:

