@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-
 def _image_suffixes() -> frozenset[str]:
     """Every suffix whose format the decoder (Pillow) reads; JPEG 2000 only when built in."""
     base = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
