@@ -607,3 +607,17 @@ def test_boxes_starting_outside_the_image_are_clipped_not_wrapped():
     face = np.full((112, 112, 3), 200, np.uint8)
     painted = perturbations.fill_box(face, (-5, -5, 10, 10))
     assert (painted[:10, :10] == 0).all() and (painted[10:] == 200).all()
+
+
+@NEEDS_BBT
+def test_progress_bars_only_when_switched_on(tiny_identity_folder, capsys):
+    from pixelfiq_lib.evaluation import progress
+
+    files = benchmark_set.image_files(tiny_identity_folder)
+    benchmark_set.load_originals(files)
+    assert "detect and align" not in capsys.readouterr().err, "library calls stay silent"
+    with progress.show_progress():
+        assert progress.progress_enabled()
+        benchmark_set.load_originals(files)
+    assert not progress.progress_enabled()
+    assert "detect and align" in capsys.readouterr().err
