@@ -467,7 +467,7 @@ def test_faithfulness_curves_plq_beats_chance_on_cosine(faith):
 
 # ------------------------------------------------------------------------ CLI
 @NEEDS_BBT
-def test_evaluate_cli_end_to_end(tmp_path):
+def test_evaluate_cli_end_to_end(tmp_path, capsys):
     from pixelfiq_lib.cli import main
 
     data = tmp_path / "faces"
@@ -522,6 +522,7 @@ def test_evaluate_cli_end_to_end(tmp_path):
     assert {"squares", "inpainting", "disturbances"} <= set(res["paper_experiments"]["sface"])
     assert len(list(out.glob("edc_sface_*.png"))) == 3 and (out / "edc.md").is_file()
     assert res["meta"]["faces"] == "main", "evaluate scores the photo's subject by default"
+    assert "embed and score" not in capsys.readouterr().err, "--quiet: no progress bars"
     for name in ("images", "comparisons"):
         assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
 
@@ -532,7 +533,7 @@ def _edc_key(rec: dict) -> tuple:
 
 @NEEDS_BBT
 @pytest.mark.slow
-def test_evaluation_tables_reproduce_the_edc_numbers_on_bbt(tmp_path):
+def test_evaluation_tables_reproduce_the_edc_numbers_on_bbt(tmp_path, capsys):
     """images/comparisons tables of a bbt run: documented columns, and results.json's
     EDC pAUCs recomputed from comparisons.csv and .parquet alone."""
     import pandas as pd
@@ -551,7 +552,11 @@ def test_evaluation_tables_reproduce_the_edc_numbers_on_bbt(tmp_path):
         paper_faces=1,
         faith_faces=1,
         faith_steps=2,
+        progress=True,
     )
+    bars = capsys.readouterr().err
+    for stage in ("detect and align", "embed and score", "paper experiments", "deletion/insertion"):
+        assert stage in bars, f"no progress bar for {stage}"
     images = pd.read_parquet(out / "images.parquet")
     assert list(images.columns[: len(tables.IMAGE_COLUMNS)]) == list(tables.IMAGE_COLUMNS)
     originals = images[images["kind"] == "none"]

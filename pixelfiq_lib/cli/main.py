@@ -4,6 +4,8 @@ Subcommands::
 
     pixelfiq explain INPUT... --out DIR   maps (.npy), figures (.png) and DIR/results.csv
     pixelfiq quality INPUT... [--out FILE.csv]   qualities only (CSV to stdout without --out)
+    pixelfiq quality --calibrate DIR [--out FILE.json]   fit quality_100 to DIR's faces;
+                                          explain/quality --settings FILE.json apply it
     pixelfiq models [fetch NAME]          list the networks / make one available offline
     pixelfiq demo [--out DIR]             explain insightface's sample photos
     pixelfiq evaluate ... / bench ...     provided by pixelfiq_lib.cli.evaluate / .bench
