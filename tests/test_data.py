@@ -348,6 +348,9 @@ def test_netpbm_gif_and_unknown_suffix_decode_by_content(rgb, tmp_path):
     from pixelfiq_lib.files import IMAGE_SUFFIXES, is_image_name
 
     assert {".pgm", ".ppm", ".pbm", ".gif"} <= IMAGE_SUFFIXES and is_image_name("a.PGM")
+    from PIL import features
+
+    assert (".jp2" in IMAGE_SUFFIXES) == features.check("jpg_2000")
     grey = rgb[:, :, 0]
     cv2.imwrite(str(tmp_path / "g16.pgm"), grey.astype(np.uint16) * 257)  # 16-bit PGM
     Image.fromarray(grey).save(tmp_path / "g8.pgm")

@@ -84,7 +84,9 @@ def evaluate_model(
     results["probes"] += ver["probes"]
     results["edc"] += ver["edc"]
     if tables is not None:
-        tables["images"] += image_rows(bset.samples, ver["scored"], model, bset.skipped)
+        tables["images"] += image_rows(
+            bset.samples, ver["scored"], model, bset.skipped, ver["quality"]["sharpness"]
+        )
         tables["comparisons"] += comparison_rows(
             bset, ver["scores"], ver["pair_quality"], model.name
         )

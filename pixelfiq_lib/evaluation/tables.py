@@ -69,16 +69,23 @@ def image_rows(
     scored: dict[str, np.ndarray],
     model: FRModel,
     skipped: Sequence[dict] = (),
+    sharpness: np.ndarray | None = None,
 ) -> list[dict]:
     """Rows of the image table from scored samples (:func:`verification.embed_faces`).
+
+    A degraded probe copy keeps the face index, box and detection score of its original
+    (its ``face_size`` is the effective one, see :class:`Sample`).
 
     Args:
         samples: the faces, in the order they were scored.
         scored: ``embed_faces`` output (``norm``, ``q``, ``q_raw``, ``q_se``).
         model: the network (name and ``quality_100`` map).
         skipped: ``{"path", "identity", "status", "reason"}`` of photos without a face.
+        sharpness: (n,) variance of the Laplacian when already computed (else computed).
     """
     q100 = model.quality_100(scored["q_raw"])
+    if sharpness is None:
+        sharpness = np.array([laplacian_variance(s.image) for s in samples])
     rows = []
     for k, s in enumerate(samples):
         box = s.bbox or (None,) * 4
@@ -101,7 +108,7 @@ def image_rows(
                 "quality_se": float(scored["q_se"][k]),
                 "quality_100": int(q100[k]),
                 "embedding_norm": float(scored["norm"][k]),
-                "sharpness": float(laplacian_variance(s.image)),
+                "sharpness": float(sharpness[k]),
                 "face_size": float(s.face_size),
                 "status": "ok",
                 "error": "",
