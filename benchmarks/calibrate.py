@@ -1,11 +1,18 @@
 """Fit each shipped network's constants (alpha, r, a) on reference faces.
 
-Usage: python benchmarks/calibrate.py [--passes 100] [--seed 0]
+Usage: python benchmarks/calibrate.py [--passes 100] [--seed 0] [--quality-100]
 
 Reference faces: insightface's sample faces plus ../shared/data/bbt (47 faces). SFace
 keeps the paper's alpha = 130, r = 0.88 (its raw qualities sit in the band they were
 made for) and only ``a`` is fitted; MobileFaceNet's raw qualities sit near 0.78, so
 alpha and r are fitted as well. The printed values are the ones in ``models.MODELS``.
+
+``--quality-100`` fits only the map raw Q -> quality_100 (core/scale100.py) by the same
+rule as alpha, r, on part of the same reference faces, and measures the percentile
+table on the rest (never fitted and reported on the same faces):
+
+* fitted on: insightface's 7 sample faces + bbt amy, bernadette, howard, leonard (27);
+* reported on: bbt penny, raj, sheldon, stuart (20 faces, held out).
 """
 
 from __future__ import annotations
@@ -13,17 +20,58 @@ from __future__ import annotations
 import argparse
 
 from pixelfiq_lib.core.backprop import calibrate_model
+from pixelfiq_lib.core.quality import serfiq_quality
+from pixelfiq_lib.core.scale100 import fit_quality_100, format_percentiles
 from pixelfiq_lib.data import bbt_faces, sample_faces, to_tensor
 from pixelfiq_lib.models import load_model
 
 FIT_ALPHA_R = {"sface": False, "mobilefacenet": True}
+#: bbt identities whose faces fit the quality_100 map (with the sample faces); the
+#: others are held out for the percentile table.
+Q100_FIT_IDS = ("amy", "bernadette", "howard", "leonard")
+
+
+def quality_100_split() -> tuple[list, list]:
+    """(faces the map is fitted on, held-out faces the percentile table is measured on)."""
+    bbt = bbt_faces()
+    fit = sample_faces() + [f for k in Q100_FIT_IDS for f in bbt[k]]
+    held = [f for k, group in sorted(bbt.items()) if k not in Q100_FIT_IDS for f in group]
+    return fit, held
+
+
+def quality_100_constants(passes: int = 100, seed: int = 0) -> dict:
+    """``{model: Quality100}`` fitted and reported as the module docstring says."""
+    fit, held = quality_100_split()
+    held_ids = ", ".join(k for k in sorted(bbt_faces()) if k not in Q100_FIT_IDS)
+    out = {}
+    for name in FIT_ALPHA_R:
+        model = load_model(name, "cpu")
+        q_fit, q_held = (
+            serfiq_quality(model, to_tensor(faces), n_passes=passes, seed=seed).q_raw
+            for faces in (fit, held)
+        )
+        mapping = fit_quality_100(
+            q_fit,
+            model=name,
+            fitted_on=f"{len(fit)} faces: insightface samples + bbt {', '.join(Q100_FIT_IDS)}",
+        )
+        out[name] = mapping.with_percentiles(q_held, f"{len(held)} held-out bbt faces: {held_ids}")
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quality-100", action="store_true", help="fit only quality_100")
     args = parser.parse_args()
+    if args.quality_100:
+        for name, m in quality_100_constants(args.passes, args.seed).items():
+            print(f"## {name}: slope={m.slope:.6g} centre={m.centre:.6g}")
+            print(f"fitted on {m.fitted_on}; percentiles of {m.reported_on}")
+            print(format_percentiles(m))
+            print(f"percentiles={m.percentiles!r}")
+        return
     faces = sample_faces() + [f for group in bbt_faces().values() for f in group]
     images = to_tensor(faces)
     print("| model | faces | alpha | r | a | fitted |\n|---|---|---|---|---|---|")

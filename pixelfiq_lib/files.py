@@ -17,8 +17,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-#: File suffixes (lower case) that a folder search treats as images.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+def _image_suffixes() -> frozenset[str]:
+    """Every suffix whose format the decoder (Pillow) reads; JPEG 2000 only when built in."""
+    base = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+    base |= {".pgm", ".ppm", ".pbm", ".pnm", ".gif"}  # netpbm (8/16-bit), GIF's first frame
+    try:
+        from PIL import features
+
+        if features.check("jpg_2000"):
+            base |= {".jp2", ".j2k"}
+    except Exception:  # noqa: BLE001 - a Pillow without the features module: no JPEG 2000
+        pass
+    return frozenset(base)
+
+
+#: File suffixes (lower case) that a folder search treats as images: every format the
+#: decoder reads. A file named explicitly is decoded by its content, whatever its suffix.
+IMAGE_SUFFIXES = _image_suffixes()
 #: Prefix of the temporaries :func:`atomic_write` creates.
 TEMP_PREFIX = ".pixelfiq-tmp-"
 

@@ -373,3 +373,57 @@ def test_demo_explains_every_face_of_the_group_photo(tmp_path):
         assert 0.0 <= plq.min() and plq.max() < 1.0
         assert (tmp_path / "demo" / r["map_file"].replace(".npy", ".png")).is_file()
     assert (tmp_path / "demo" / "overview.png").stat().st_size > 10_000
+
+
+def test_folder_of_netpbm_and_gif_faces_is_found_and_scored(tmp_path):
+    """The classic face sets come as .pgm (8 and 16 bit), .ppm and .gif: none is invisible."""
+    crop = _face_crops(load_image(sample_image_paths()["t1"]), 1)[0]
+    folder = tmp_path / "yale"
+    folder.mkdir()
+    crop.convert("L").save(folder / "grey8.pgm")
+    grey16 = np.asarray(crop.convert("L")).astype(np.uint16) * 257
+    cv2.imwrite(str(folder / "grey16.pgm"), grey16)
+    crop.save(folder / "colour.ppm")
+    crop.convert("P", palette=Image.Palette.ADAPTIVE).save(folder / "subject01.gif")
+    crop.save(tmp_path / "face.raw", format="PNG")  # unknown suffix, named explicitly
+    proc = run_cli("quality", folder, tmp_path / "face.raw", "--out", tmp_path / "q.csv", *PASSES)
+    assert proc.returncode == 0, proc.stderr
+    rows = read_rows(tmp_path / "q.csv")
+    names = [os.path.basename(r["source"]) for r in rows]
+    assert names == ["colour.ppm", "grey16.pgm", "grey8.pgm", "subject01.gif", "face.raw"]
+    assert all(r["status"] == "ok" and 0 <= int(r["quality_100"]) <= 100 for r in rows)
+
+
+@pytest.mark.shared
+def test_calibrate_then_settings_puts_the_median_face_at_50(tmp_path):
+    """Round trip: fit quality_100 on one folder, apply it: its median face lands at 50 +- 2."""
+    from pixelfiq_lib import config
+
+    if config.bbt_dir() is None:
+        pytest.skip("data/bbt not found")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for path in sorted(config.bbt_dir().glob("*/*.png"))[:15]:  # 3 identities, odd count
+        shutil.copy(path, folder / path.name)
+    settings = tmp_path / "mine.json"
+    proc = run_cli("quality", "--calibrate", folder, "--out", settings, *PASSES)
+    assert proc.returncode == 0 and settings.is_file(), proc.stderr
+    assert "percentiles" in proc.stderr and "--settings" in proc.stderr
+    proc = run_cli("quality", folder, "--settings", settings, "--out", tmp_path / "q.csv", *PASSES)
+    assert proc.returncode == 0, proc.stderr
+    q100 = [int(r["quality_100"]) for r in read_rows(tmp_path / "q.csv")]
+    assert len(q100) == 15 and abs(np.median(q100) - 50) <= 2, q100
+    assert min(q100) < 50 < max(q100)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    proc = run_cli("quality", folder, "--settings", bad, *PASSES)
+    assert proc.returncode == 2 and "settings" in proc.stderr
+
+
+def test_models_verbose_prints_the_percentile_table(in_process, capsys):
+    assert in_process(["models", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sface", "mobilefacenet"):
+        assert name in out
+    assert out.count("| 5 % |") == 2 and "quality_100 = round(100" in out
+    assert "held-out" in out

@@ -93,6 +93,41 @@ def test_extract_faces_t1(t1):
     assert len(largest) == 1 and np.array_equal(largest[0].image, crops[0].image)
 
 
+def _composite(t1: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A large face cut by the left border and a smaller subject in the centre.
+
+    Returns the image and the subject's box (x, y, w, h) as pasted.
+    """
+
+    def crop(face: data.Face) -> np.ndarray:
+        x, y, w, h = face.bbox
+        x0, y0 = max(0, int(x - 0.5 * w)), max(0, int(y - 0.5 * h))
+        return t1[y0 : int(y + 1.5 * h), x0 : int(x + 1.5 * w)]
+
+    found = data.detect_faces(t1)
+    big = cv2.resize(crop(found[0]), (300, 300))
+    subject = cv2.resize(crop(found[1]), (170, 170))
+    canvas = np.full((400, 500, 3), 128, np.uint8)
+    canvas[50:350, 0:150] = big[:, 150:]  # the right half of a big face at the border
+    canvas[115:285, 165:335] = subject
+    return canvas, (165, 115, 170, 170)
+
+
+def test_main_face_is_the_centred_subject_not_the_large_border_face(t1):
+    canvas, (sx, sy, sw, sh) = _composite(t1)
+    found = data.detect_faces(canvas)
+    assert len(found) == 2, "both faces must be detected for the test to mean anything"
+    largest = data.extract_faces(canvas, faces="largest")[0]
+    main = data.extract_faces(canvas, faces="main")
+    assert len(main) == 1 and main[0].index == 1, "the border face is larger"
+    x, y, w, h = main[0].face.bbox
+    assert sx < x + w / 2 < sx + sw and sy < y + h / 2 < sy + sh
+    assert largest.face.bbox[0] < 20, "largest still means the big border face"
+    assert data.main_face(found, canvas.shape) is found[1]
+    with pytest.raises(errors.InvalidArgumentError, match="main"):
+        data.extract_faces(canvas, faces="middle")
+
+
 def test_sample_faces_and_tensor_round_trip():
     faces = data.sample_faces()
     assert len(faces) == 7 and len(data.sample_faces(3)) == 3
@@ -200,6 +235,16 @@ def test_bbt_every_image_gives_one_aligned_face():
 
 
 @pytest.mark.shared
+@needs_bbt
+def test_bbt_main_face_is_the_subject():
+    """bbt crops hold one subject each: main is that face (index 0, the largest)."""
+    for f in sorted(config.bbt_dir().glob("*/*.png")):
+        main, every = data.extract_faces(f, faces="main"), data.extract_faces(f)
+        assert len(main) == 1 and main[0].index == 0, f
+        assert np.array_equal(main[0].image, every[0].image), f
+
+
+@pytest.mark.shared
 @needs_paper
 def test_paper_faces_are_rgb():
     faces = data.paper_faces()
@@ -297,6 +342,27 @@ def test_grey_palette_and_16bit_files_load_as_rgb(rgb):
     assert np.array_equal(data.load_image(_encode(grey16, "PNG")), np.dstack([grey] * 3))
     _, rgb16 = cv2.imencode(".png", (rgb.astype(np.uint16) * 257)[:, :, ::-1])
     assert np.array_equal(data.load_image(rgb16.tobytes()), rgb)
+
+
+def test_netpbm_gif_and_unknown_suffix_decode_by_content(rgb, tmp_path):
+    from pixelfiq_lib.files import IMAGE_SUFFIXES, is_image_name
+
+    assert {".pgm", ".ppm", ".pbm", ".gif"} <= IMAGE_SUFFIXES and is_image_name("a.PGM")
+    from PIL import features
+
+    assert (".jp2" in IMAGE_SUFFIXES) == features.check("jpg_2000")
+    grey = rgb[:, :, 0]
+    cv2.imwrite(str(tmp_path / "g16.pgm"), grey.astype(np.uint16) * 257)  # 16-bit PGM
+    Image.fromarray(grey).save(tmp_path / "g8.pgm")
+    Image.fromarray(rgb).save(tmp_path / "c.ppm")
+    assert np.array_equal(data.load_image(tmp_path / "g16.pgm"), np.dstack([grey] * 3))
+    assert np.array_equal(data.load_image(tmp_path / "g8.pgm"), np.dstack([grey] * 3))
+    assert np.array_equal(data.load_image(tmp_path / "c.ppm"), rgb)
+    frames = [Image.fromarray(grey).convert("P"), Image.fromarray(255 - grey).convert("P")]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert np.array_equal(data.load_image(tmp_path / "anim.gif")[:, :, 0], grey)  # 1st frame
+    (tmp_path / "photo.dat").write_bytes(_encode(rgb, "PNG"))  # a suffix nobody knows
+    assert np.array_equal(data.load_image(tmp_path / "photo.dat"), rgb)
 
 
 def test_alpha_is_composited_on_black(rgb):

@@ -467,7 +467,7 @@ def test_faithfulness_curves_plq_beats_chance_on_cosine(faith):
 
 # ------------------------------------------------------------------------ CLI
 @NEEDS_BBT
-def test_evaluate_cli_end_to_end(tmp_path):
+def test_evaluate_cli_end_to_end(tmp_path, capsys):
     from pixelfiq_lib.cli import main
 
     data = tmp_path / "faces"
@@ -521,6 +521,88 @@ def test_evaluate_cli_end_to_end(tmp_path):
     assert {"plq", "random", "gradcam"} <= {r["map_method"] for r in res["faithfulness"]}
     assert {"squares", "inpainting", "disturbances"} <= set(res["paper_experiments"]["sface"])
     assert len(list(out.glob("edc_sface_*.png"))) == 3 and (out / "edc.md").is_file()
+    assert res["meta"]["faces"] == "main", "evaluate scores the photo's subject by default"
+    assert "embed and score" not in capsys.readouterr().err, "--quiet: no progress bars"
+    for name in ("images", "comparisons"):
+        assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
+
+
+def _edc_key(rec: dict) -> tuple:
+    return (rec["quality_method"], rec["variant"], rec["fmr"], rec["starting_fnmr"])
+
+
+@NEEDS_BBT
+@pytest.mark.slow
+def test_evaluation_tables_reproduce_the_edc_numbers_on_bbt(tmp_path, capsys):
+    """images/comparisons tables of a bbt run: documented columns, and results.json's
+    EDC pAUCs recomputed from comparisons.csv and .parquet alone."""
+    import pandas as pd
+
+    from pixelfiq_lib.cli.evaluate import run_evaluation
+    from pixelfiq_lib.evaluation import tables
+
+    out = tmp_path / "out"
+    res = run_evaluation(
+        config.bbt_dir(),
+        out,
+        models=["sface"],
+        passes=4,
+        copies=1,
+        fast=True,
+        paper_faces=1,
+        faith_faces=1,
+        faith_steps=2,
+        progress=True,
+    )
+    bars = capsys.readouterr().err
+    for stage in ("detect and align", "embed and score", "paper experiments", "deletion/insertion"):
+        assert stage in bars, f"no progress bar for {stage}"
+    images = pd.read_parquet(out / "images.parquet")
+    assert list(images.columns[: len(tables.IMAGE_COLUMNS)]) == list(tables.IMAGE_COLUMNS)
+    originals = images[images["kind"] == "none"]
+    assert len(originals) == 40 and (originals["status"] == "ok").all()
+    assert (originals["face_index"] == 0).all() and (originals["detection_score"] > 0.6).all()
+    assert images["quality_100"].between(0, 100).all()
+    assert len(images) == 80 and images["identity"].nunique() == 8
+    comp = pd.read_parquet(out / "comparisons.parquet")
+    assert len(comp) == res["meta"]["n_comparisons"] == 2 * 780
+    assert {f"pair_quality_{m}" for m in verification.QUALITY_METHODS} <= set(comp.columns)
+    a_id = images.set_index("sample").loc[comp["a"], "identity"].to_numpy()
+    b_id = images.set_index("sample").loc[comp["b"], "identity"].to_numpy()
+    assert np.array_equal(a_id == b_id, comp["genuine"].to_numpy())
+    want = {_edc_key(r): r for r in res["edc"]}
+    for frame in (comp, pd.read_csv(out / "comparisons.csv")):
+        got = tables.edc_from_comparisons(frame.to_dict("records"), "sface")
+        assert len(got) == len(want)
+        for rec in got:
+            for key in ("pauc_0.2", "pauc_0.3", "start_fnmr"):
+                assert rec[key] == pytest.approx(want[_edc_key(rec)][key], abs=1e-9), key
+    saved = json.loads((out / "results.json").read_text())
+    assert {_edc_key(r): r["pauc_0.2"] for r in saved["edc"]} == {
+        k: v["pauc_0.2"] for k, v in want.items()
+    }
+
+
+@NEEDS_BBT
+def test_face_table_of_a_folder(sface, tiny_identity_folder):
+    from pixelfiq_lib.evaluation import tables
+
+    (tiny_identity_folder / "notes.txt").write_text("not an image")
+    (tiny_identity_folder / "amy" / "broken.png").write_bytes(b"not a png")
+    rows = tables.face_table(sface, tiny_identity_folder, n_passes=4, seed=0)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == 7 and {r["identity"] for r in ok} == {"amy", "raj", "penny"}
+    bad = [r for r in rows if r["status"] != "ok"]
+    assert [r["status"] for r in bad] == ["unreadable"] and bad[0]["quality"] is None
+    for r in ok:
+        assert set(tables.IMAGE_COLUMNS) <= set(r) and 0 <= r["quality_100"] <= 100
+        assert r["quality_100"] == int(sface.quality_100(r["quality_raw"]))
+        assert r["embedding_norm"] > 0 and r["sharpness"] > 0 and r["face_size"] > 40
+    frame = tables.face_table(sface, tiny_identity_folder / "raj", n_passes=4, as_frame=True)
+    assert list(frame.columns) == list(tables.IMAGE_COLUMNS) and len(frame) == 2
+    assert (frame["identity"] == "").all()
+    same = [r for r in ok if r["identity"] == "raj"]
+    assert frame["quality_raw"].tolist() == [r["quality_raw"] for r in same]
 
 
 def test_boxes_starting_outside_the_image_are_clipped_not_wrapped():
@@ -530,3 +612,17 @@ def test_boxes_starting_outside_the_image_are_clipped_not_wrapped():
     face = np.full((112, 112, 3), 200, np.uint8)
     painted = perturbations.fill_box(face, (-5, -5, 10, 10))
     assert (painted[:10, :10] == 0).all() and (painted[10:] == 200).all()
+
+
+@NEEDS_BBT
+def test_progress_bars_only_when_switched_on(tiny_identity_folder, capsys):
+    from pixelfiq_lib.evaluation import progress
+
+    files = benchmark_set.image_files(tiny_identity_folder)
+    benchmark_set.load_originals(files)
+    assert "detect and align" not in capsys.readouterr().err, "library calls stay silent"
+    with progress.show_progress():
+        assert progress.progress_enabled()
+        benchmark_set.load_originals(files)
+    assert not progress.progress_enabled()
+    assert "detect and align" in capsys.readouterr().err

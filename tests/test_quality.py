@@ -16,7 +16,7 @@ from pixelfiq_lib.core.quality import (
     serfiq_quality,
     stochastic_embeddings,
 )
-from pixelfiq_lib.errors import PixelfiqError
+from pixelfiq_lib.errors import InvalidArgumentError, PixelfiqError
 
 
 def naive_serfiq(model, x, masks, alpha, r):
@@ -139,3 +139,41 @@ def test_bad_settings_get_a_clear_error(sface, real_faces):
         serfiq_quality(sface, real_faces[:1], n_passes=4, dropout_p=1.0)
     with pytest.raises(PixelfiqError, match="n_passes"):
         serfiq_quality(sface, real_faces[:1], n_passes=1)
+
+
+# ------------------------------------------------------------------ quality_100
+def test_quality_100_fit_is_monotone_centred_and_round_trips(tmp_path):
+    from pixelfiq_lib.core.scale100 import PERCENTS, Quality100, fit_quality_100
+
+    q = np.random.default_rng(0).normal(0.88, 0.01, 101)
+    m = fit_quality_100(q, fitted_on="test faces", model="sface")
+    assert m(np.median(q)) == 50 and m.centre == pytest.approx(np.median(q))
+    grid = np.linspace(0.5, 1.0, 500)
+    assert (np.diff(m(grid)) >= 0).all() and m(0.5) == 0 and m(1.0) == 100
+    lo, hi = np.quantile(q, [0.05, 0.95])
+    assert m(lo) >= 5 and m(hi) <= 95, "the central 90 % lie inside 5..95"
+    assert min(m(lo), 100 - m(hi)) == 5, "and its wider side reaches the edge"
+    assert [p for p, _, _ in m.percentiles] == list(PERCENTS)
+    assert m.percentiles[-1][2] == 50 and m(torch.tensor([0.88])).dtype == np.int64
+    back = Quality100.load(m.save(tmp_path / "s.json"))
+    assert back == m and back.model == "sface"
+    (tmp_path / "bad.json").write_text('{"kind": "other"}')
+    with pytest.raises(InvalidArgumentError):
+        Quality100.load(tmp_path / "bad.json")
+    with pytest.raises(PixelfiqError):
+        fit_quality_100([0.8] * 10)
+
+
+def test_shipped_networks_record_their_quality_100_map():
+    from pixelfiq_lib.core.scale100 import PERCENTS
+    from pixelfiq_lib.models import MODELS
+
+    for info in MODELS.values():
+        m = info.quality_100
+        assert m is not None and m.slope > 0 and "held-out" in m.reported_on
+        assert [p for p, _, _ in m.percentiles] == list(PERCENTS)
+        raws = [q for _, q, _ in m.percentiles]
+        assert raws == sorted(raws) and [int(m(q)) for q in raws] == [
+            v for _, _, v in m.percentiles
+        ]
+        assert info.as_dict()["quality_100"]["slope"] == m.slope

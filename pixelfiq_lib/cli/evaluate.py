@@ -17,6 +17,14 @@ from ..evaluation.benchmark_set import BenchmarkSet, build_benchmark
 from ..evaluation.experiments import paper_experiments
 from ..evaluation.faithfulness import FaithfulnessCurve, faithfulness_curves
 from ..evaluation.perturbations import DEGRADATIONS, TURNED_YAW, yaw_proxy
+from ..evaluation.progress import show_progress, stage_bar
+from ..evaluation.tables import (
+    COMPARISON_COLUMNS,
+    IMAGE_COLUMNS,
+    comparison_rows,
+    image_rows,
+    write_rows,
+)
 from ..evaluation.verification import EDC_SETTINGS, PAUC_LIMITS, verification_benchmark
 from ..models import FRModel, list_models, load_model
 from .report import plot_edc_set, plot_faithfulness, write_outputs
@@ -62,21 +70,36 @@ def evaluate_model(
     cfg: dict,
     results: dict,
     out_dir: Path,
+    tables: dict | None = None,
 ) -> None:
-    """Run every part for one network; append its numbers to ``results``, write its plots."""
+    """Run every part for one network; append its numbers to ``results`` and its rows to
+    ``tables`` (``{"images": [...], "comparisons": [...]}``), write its plots."""
     t = results["meta"]["timings_s"].setdefault(model.name, {})
+    stages = stage_bar(f"{model.name}: stages", 3)
+    stages.set_postfix_str("verification")
     log.info("%s: verification on %d faces", model.name, len(bset.samples))
     kw = dict(n_passes=cfg["passes"], seed=cfg["seed"])
     ver = _timed(t, "verification", verification_benchmark, model, bset, **kw)
     results["verification"].append(ver["summary"])
     results["probes"] += ver["probes"]
     results["edc"] += ver["edc"]
+    if tables is not None:
+        tables["images"] += image_rows(
+            bset.samples, ver["scored"], model, bset.skipped, ver["quality"]["sharpness"]
+        )
+        tables["comparisons"] += comparison_rows(
+            bset, ver["scores"], ver["pair_quality"], model.name
+        )
     plot_edc_set(ver["curves"], model.name, out_dir)
+    stages.update(1)
+    stages.set_postfix_str("paper experiments")
     good, turned, _ = faces
     log.info("%s: paper experiments on %d faces", model.name, len(good))
     results["paper_experiments"][model.name] = _timed(
         t, "paper_experiments", paper_experiments, model, good, turned=turned, **kw
     )
+    stages.update(1)
+    stages.set_postfix_str("deletion/insertion curves")
     few = good[: cfg["faith_faces"]]
     log.info("%s: deletion/insertion curves on %d faces", model.name, len(few))
     recs, curves, secs = _timed(
@@ -93,6 +116,8 @@ def evaluate_model(
     results["faithfulness"] += recs
     results["faithfulness_curves"] += _curve_means(curves, model.name)
     plot_faithfulness(curves, model.name, out_dir / f"faithfulness_{model.name}.png")
+    stages.update(1)
+    stages.close()
 
 
 def _curve_means(curves: dict[str, list[FaithfulnessCurve]], model_name: str) -> list[dict]:
@@ -129,10 +154,18 @@ def run_evaluation(
     faith_faces: int = 4,
     faith_steps: int = 8,
     device: str | None = None,
+    faces: str = "main",
+    progress: bool = False,
 ) -> dict:
     """Everything ``pixelfiq evaluate`` does; returns the ``results.json`` content.
 
-    Args: see :func:`add_cli_arguments` (``models=None``: every ready network).
+    Besides ``results.json`` and the summary tables it writes the per-image and
+    per-comparison tables ``images.parquet``/``.csv`` and ``comparisons.parquet``/``.csv``
+    (:mod:`~pixelfiq_lib.evaluation.tables`).
+
+    Args: see :func:`add_cli_arguments` (``models=None``: every ready network;
+        ``faces``: the face kept per photo, ``"main"`` or ``"largest"``; ``progress``:
+        tqdm bars on stderr for the long stages).
     Taught in: 04_evaluation.ipynb
     """
     start, out_dir = time.perf_counter(), Path(out_dir)
@@ -146,7 +179,20 @@ def run_evaluation(
         paper_faces=paper_faces,
         faith_faces=faith_faces,
         faith_steps=faith_steps,
+        faces=faces,
     )
+    with show_progress(progress):
+        return _run_evaluation(data_dir, out_dir, cfg, models, device, start)
+
+
+def _run_evaluation(
+    data_dir: str | Path,
+    out_dir: Path,
+    cfg: dict,
+    models: list[str] | None,
+    device: str | None,
+    start: float,
+) -> dict:
     models = models or [m["name"] for m in list_models() if m["ready"]]
     results = {
         "meta": {
@@ -173,11 +219,13 @@ def run_evaluation(
         "load_and_degrade",
         build_benchmark,
         data_dir,
-        seed=seed,
-        copies=copies,
-        max_pairs=max_pairs,
+        seed=cfg["seed"],
+        copies=cfg["copies"],
+        max_pairs=cfg["max_pairs"],
+        faces=cfg["faces"],
     )
-    faces = paper_face_pool(bset, paper_faces, seed)
+    faces = paper_face_pool(bset, cfg["paper_faces"], cfg["seed"])
+    tables: dict[str, list[dict]] = {"images": [], "comparisons": []}
     results["meta"].update(_set_meta(bset, faces))
     for name in models:
         model = load_model(name, device)
@@ -186,8 +234,11 @@ def run_evaluation(
             "r": model.r,
             "plq_a": model.plq_a,
             "dropout_p": model.dropout_p,
+            "quality_100": model.quality_100.as_dict(),
         }
-        evaluate_model(model, bset, faces, cfg, results, out_dir)
+        evaluate_model(model, bset, faces, cfg, results, out_dir, tables)
+    write_rows(tables["images"], out_dir / "images", IMAGE_COLUMNS)
+    write_rows(tables["comparisons"], out_dir / "comparisons", COMPARISON_COLUMNS)
     results["meta"]["timings_s"]["total"] = round(time.perf_counter() - start, 2)
     write_outputs(results, out_dir)
     return results
@@ -291,8 +342,15 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="deletion/insertion steps "
         f"(default {DEFAULTS['faith_steps']}, fast {FAST_DEFAULTS['faith_steps']})",
     )
+    add(
+        "--faces",
+        choices=("main", "largest"),
+        default="main",
+        help="the face scored per photo: main (default; the subject, largest box area minus "
+        "twice the squared offset from the image centre, insightface's rule) or largest",
+    )
     add("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
-    add("--quiet", action="store_true", help="warnings only")
+    add("--quiet", action="store_true", help="warnings only, no progress bars")
     add("--debug", action="store_true", help="debug logs, with tracebacks")
 
 
@@ -313,6 +371,8 @@ def cli_config(args: argparse.Namespace) -> dict:
         "max_pairs": args.max_pairs,
         "models": args.model,
         "device": args.device,
+        "faces": args.faces,
+        "progress": not args.quiet,
     }
 
 
@@ -346,6 +406,7 @@ def summary_text(results: dict, out_dir: Path) -> str:
             f"{'n/a' if drop is None else f'{drop:.0%}'} of faces"
         )
     lines.append(
-        f"pixelfiq: results in {out_dir / 'results.json'} (tables *.csv/*.md, plots *.png)"
+        f"pixelfiq: results in {out_dir / 'results.json'} (tables *.csv/*.md, plots *.png; "
+        "per image and per comparison: images.parquet, comparisons.parquet)"
     )
     return "\n".join(lines)

@@ -4,6 +4,8 @@ Subcommands::
 
     pixelfiq explain INPUT... --out DIR   maps (.npy), figures (.png) and DIR/results.csv
     pixelfiq quality INPUT... [--out FILE.csv]   qualities only (CSV to stdout without --out)
+    pixelfiq quality --calibrate DIR [--out FILE.json]   fit quality_100 to DIR's faces;
+                                          explain/quality --settings FILE.json apply it
     pixelfiq models [fetch NAME]          list the networks / make one available offline
     pixelfiq demo [--out DIR]             explain insightface's sample photos
     pixelfiq evaluate ... / bench ...     provided by pixelfiq_lib.cli.evaluate / .bench
@@ -122,9 +124,11 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
     )
     inputs.add_argument(
         "--faces",
-        choices=("all", "largest"),
+        choices=("all", "largest", "main"),
         default="all",
-        help="every face of a photo, or only the largest (default all)",
+        help="every face of a photo (default), only the largest, or only the main one: the "
+        "subject, largest box area minus twice the squared offset from the image centre "
+        "(insightface's rule; best for one-person photos with bystanders)",
     )
     inputs.add_argument(
         "--min-face-size",
@@ -165,9 +169,30 @@ def build_parser(
     run = [parents["inputs"], parents["model"], parents["logs"]]
     p = sub.add_parser("explain", parents=run, help="PLQ maps, figures and results.csv")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_settings_option(p)
     p.set_defaults(func=cmd_explain)
-    p = sub.add_parser("quality", parents=run, help="SER-FIQ qualities only, as CSV")
-    p.add_argument("--out", default=None, metavar="FILE.csv", help="CSV file (default: stdout)")
+    q_parents = _common_parents()  # fresh actions: INPUT becomes optional for quality only
+    _optional_inputs(q_parents["inputs"])
+    p = sub.add_parser(
+        "quality",
+        parents=[q_parents["inputs"], q_parents["model"], q_parents["logs"]],
+        help="SER-FIQ qualities only, as CSV",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="CSV file (default: stdout); with --calibrate the settings file "
+        "(default pixelfiq-quality-100.json)",
+    )
+    _add_settings_option(p)
+    p.add_argument(
+        "--calibrate",
+        default=None,
+        metavar="DIR",
+        help="fit the quality_100 map and its percentile table to DIR's faces (typical, "
+        "good faces of your own set) and write them to a settings file for --settings",
+    )
     p.set_defaults(func=cmd_quality)
     p = sub.add_parser(
         "demo",
@@ -197,8 +222,30 @@ def build_parser(
     return parser
 
 
+def _add_settings_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--settings",
+        default=None,
+        metavar="FILE",
+        help="quality_100 map written by `pixelfiq quality --calibrate` (default: the "
+        "network's own, fitted on reference faces; see `pixelfiq models --verbose`)",
+    )
+
+
+def _optional_inputs(parent: argparse.ArgumentParser) -> None:
+    """Let INPUT be left out (``quality --calibrate DIR`` needs none); checked in the command."""
+    for action in parent._actions:
+        if action.dest == "inputs":
+            action.nargs = "*"
+
+
 def _add_models_parser(sub, logs: argparse.ArgumentParser) -> None:
     p = sub.add_parser("models", parents=[logs], help="list networks; `models fetch NAME`")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also each network's constants and its quality_100 percentile table",
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     fetch = actions.add_parser("fetch", parents=[logs], help="download a network once")
     fetch.add_argument("name", help="e.g. mobilefacenet")
@@ -224,7 +271,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    """``pixelfiq quality``: the results table only (no maps), to a file or stdout."""
+    """``pixelfiq quality``: the results table only (no maps), to a file or stdout;
+    with ``--calibrate DIR`` the quality_100 settings file of DIR's faces."""
+    if args.calibrate is not None:
+        return _calibrate(args)
+    if not args.inputs:
+        raise UsageError("give at least one INPUT (or --calibrate DIR)")
     if args.out is None:
         if args.resume:
             raise UsageError("--resume needs --out FILE.csv")
@@ -239,6 +291,62 @@ def cmd_quality(args: argparse.Namespace) -> int:
     if csv_path.is_dir():
         raise UsageError(f"--out {args.out!r} is a folder; give a .csv file name")
     return _run(_inputs(args, exclude=[]), args, csv_path, maps_dir=None)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """``quality --calibrate DIR``: score DIR's faces, fit quality_100, write the settings."""
+    from ..core.scale100 import fit_quality_100, format_percentiles
+    from .table import read_results
+
+    if args.inputs:
+        raise UsageError("--calibrate DIR takes no other INPUT")
+    out = Path(args.out or "pixelfiq-quality-100.json")
+    if out.is_dir():
+        raise UsageError(f"--out {args.out!r} is a folder; give a settings file name")
+    args.inputs, args.resume, args.settings = [args.calibrate], False, None
+    items = _inputs(args)
+    csv_path = out.with_name(f"{out.stem}.faces.csv")  # the faces it was fitted on
+    code = _run(items, args, csv_path, maps_dir=None)
+    rows = [dict(zip(_columns(), r)) for r in read_results(csv_path)]
+    q_raw = [float(r["quality_raw"]) for r in rows if r["status"] == "ok"]
+    if len(q_raw) < 5:
+        _say(f"error: --calibrate needs 5 scored faces in {args.calibrate}, got {len(q_raw)}")
+        return EXIT_FAILED
+    where = f"{len(q_raw)} faces of {args.calibrate} ({args.model.lower()}, T={args.passes})"
+    mapping = fit_quality_100(q_raw, model=args.model.lower(), fitted_on=where)
+    mapping.save(out)
+    _say(f"quality_100 = round(100 / (1 + exp(-{mapping.slope:.6g} (Q - {mapping.centre:.6g}))))")
+    _say("percentiles of the same faces:\n" + format_percentiles(mapping))
+    _say(f"settings in {out}; use them with --settings {out}")
+    return code
+
+
+def _columns() -> tuple[str, ...]:
+    from .inputs import COLUMNS
+
+    return COLUMNS
+
+
+def _quality_100_settings(args: argparse.Namespace) -> object | None:
+    """The ``--settings FILE`` map (``None`` without the option); warns on another network."""
+    from ..core.scale100 import Quality100
+    from ..errors import InvalidArgumentError
+
+    path = getattr(args, "settings", None)
+    if path is None:
+        return None
+    try:
+        mapping = Quality100.load(path)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"--settings: {exc}") from exc
+    if mapping.model and mapping.model != args.model.lower():
+        log.warning(
+            "--settings %s was fitted for %s, not %s: its quality_100 means little here",
+            path,
+            mapping.model,
+            args.model.lower(),
+        )
+    return mapping
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -311,7 +419,27 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{info['name']}  [{ready}]\n    {info['description']}\n"
             f"    weights licence: {info['licence']}\n    source: {info['source']}"
         )
+        if getattr(args, "verbose", False):
+            print(_model_details(models.MODELS[info["name"]]))
     return EXIT_OK
+
+
+def _model_details(info) -> str:
+    """``models --verbose``: constants, the quality_100 map and its percentile table."""
+    from ..core.scale100 import format_percentiles
+
+    lines = [f"    alpha {info.alpha:g}, r {info.r:g}, plq_a {info.plq_a:.3g}"]
+    m = info.quality_100
+    if m is None:
+        lines.append("    quality_100: not fitted (round(100 Q̂) is used)")
+        return "\n".join(lines)
+    lines += [
+        f"    quality_100 = round(100 / (1 + exp(-{m.slope:g} (Q - {m.centre:g}))))",
+        f"    fitted on {m.fitted_on}",
+        f"    percentiles of {m.reported_on}:",
+    ]
+    lines += ["      " + row for row in format_percentiles(m).splitlines()]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -368,6 +496,7 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         resume=args.resume,
         model_name=args.model.lower(),
         progress=not args.quiet and sys.stderr.isatty(),
+        quality_100=_quality_100_settings(args),
     )
     rows = batch.run_batch(
         select_shard(items, args.shard), lambda: load_model(args.model, device=device), opts

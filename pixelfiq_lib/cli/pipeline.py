@@ -45,6 +45,8 @@ class BatchOptions:
         resume: keep the finished rows of an earlier run with the same settings.
         progress: show a tqdm bar on stderr.
         model_name: recorded in the settings file that ``--resume`` checks.
+        quality_100: the map raw Q -> quality_100 of ``--settings FILE``; ``None`` = the
+            network's own (``model.quality_100``).
     """
 
     csv_path: Path
@@ -57,10 +59,11 @@ class BatchOptions:
     resume: bool = False
     progress: bool = False
     model_name: str = "sface"
+    quality_100: object | None = None
 
     def settings(self) -> dict[str, object]:
         """The settings that change results (checked by ``--resume``)."""
-        return {
+        out = {
             "command": "explain" if self.maps_dir else "quality",
             "model": self.model_name,
             "n_passes": self.n_passes,
@@ -68,6 +71,9 @@ class BatchOptions:
             "faces": self.faces,
             "min_face_size": self.min_face_size,
         }
+        if self.quality_100 is not None:
+            out["quality_100"] = [self.quality_100.slope, self.quality_100.centre]
+        return out
 
 
 @dataclass
@@ -212,6 +218,7 @@ class _Score:
     q_raw: float
     q_se: float
     plq: np.ndarray | None
+    q100: int = 0
 
 
 def score_faces(model, faces: Sequence, opts: BatchOptions) -> list[_Score | Exception]:
@@ -244,7 +251,8 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
         out = pixel_quality_map(model, x, chunk_size=len(faces), **kw)
         res, plq = out.quality, list(out.plq.detach().cpu().numpy())
     vals = [t.detach().cpu().double().tolist() for t in (res.q, res.q_raw, res.q_se)]
-    return [_Score(*v, p) for *v, p in zip(*vals, plq)]
+    q100 = (opts.quality_100 or model.quality_100)(vals[1]).tolist()
+    return [_Score(*v, p, int(k)) for *v, p, k in zip(*vals, plq, q100)]
 
 
 class _Runner:
@@ -333,6 +341,7 @@ class _Runner:
                 map_file=map_file,
                 quality_se=score.q_se,
                 n_faces=n,
+                quality_100=score.q100,
             )
         except Exception as exc:  # a face that fails is recorded, the run goes on
             log.debug("face %d of %s failed", k, source, exc_info=True)

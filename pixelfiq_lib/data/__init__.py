@@ -28,6 +28,7 @@ from .checks import (  # noqa: F401
 )
 from .detection import (  # noqa: F401
     detect_faces,
+    main_face,
 )
 from .io import (  # noqa: F401
     load_image,
@@ -74,6 +75,7 @@ __all__ = [
     "detect_faces",
     "extract_faces",
     "load_image",
+    "main_face",
     "paper_faces",
     "sample_faces",
     "sample_image_paths",

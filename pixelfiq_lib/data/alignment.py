@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import errors
 from .checks import check_rgb
-from .detection import detect_faces
+from .detection import detect_faces, main_face
 from .io import _label, load_image
 from .template import ALIGNED_SIZE
 from .types import MIN_FACE_SIZE, AlignedFace, ImageSource
@@ -75,7 +75,7 @@ def extract_faces(
     source: ImageSource,
     *,
     aligned: bool = False,
-    faces: Literal["all", "largest"] = "all",
+    faces: Literal["all", "largest", "main"] = "all",
     min_face_size: float = MIN_FACE_SIZE,
 ) -> list[AlignedFace]:
     """Load an image and return its aligned 112x112 faces.
@@ -84,7 +84,11 @@ def extract_faces(
         source: anything :func:`load_image` accepts.
         aligned: the input is already an aligned face crop; it is only resized to
             112x112 (``cv2.INTER_AREA``, as the official PLQ code does) and returned.
-        faces: ``"all"`` faces (largest first) or only the ``"largest"``.
+        faces: ``"all"`` faces (largest first), only the ``"largest"``, or only the
+            ``"main"`` face, the photo's subject: largest box area minus twice the
+            squared offset of its centre from the image centre (insightface's rule,
+            :func:`~pixelfiq_lib.data.detection.main_face`); a single face keeps its
+            index in the ``"all"`` order.
         min_face_size: faces with a box narrower than this (pixels) are skipped.
     Returns:
         AlignedFace list; each ``image`` is (112, 112, 3) uint8 RGB in 0..255.
@@ -92,12 +96,14 @@ def extract_faces(
         errors.ImageLoadError: the source cannot be read.
         errors.NoFaceError: no face detected.
         errors.FaceTooSmallError: every face is narrower than ``min_face_size``.
-        errors.InvalidArgumentError: ``faces`` is neither "all" nor "largest".
+        errors.InvalidArgumentError: ``faces`` is not "all", "largest" or "main".
     Example:
         >>> crops = extract_faces(sample_image_paths()["t1"])  # 6 AlignedFace
     """
-    if faces not in ("all", "largest"):
-        raise errors.InvalidArgumentError(f'faces must be "all" or "largest", got {faces!r}')
+    if faces not in ("all", "largest", "main"):
+        raise errors.InvalidArgumentError(
+            f'faces must be "all", "largest" or "main", got {faces!r}'
+        )
     img, label = load_image(source), _label(source)
     if aligned:
         return [AlignedFace(_readonly(_resize_aligned(img)), 0, None, label)]
@@ -110,11 +116,12 @@ def extract_faces(
             f"all {len(found)} faces in {label} are smaller than {min_face_size:g} px "
             f"(largest box {found[0].bbox[2]:.0f} px wide); use a larger image"
         )
-    kept = kept[:1] if faces == "largest" else kept
-    return [
-        AlignedFace(_readonly(align_face(img, f.landmarks)), i, f, label)
-        for i, f in enumerate(kept)
-    ]
+    if faces != "all":
+        chosen = kept[0] if faces == "largest" else main_face(kept, img.shape)
+        kept = [(kept.index(chosen), chosen)]
+    else:
+        kept = list(enumerate(kept))
+    return [AlignedFace(_readonly(align_face(img, f.landmarks)), i, f, label) for i, f in kept]
 
 
 def _resize_aligned(img: np.ndarray) -> np.ndarray:

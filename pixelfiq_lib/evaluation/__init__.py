@@ -5,7 +5,9 @@
   from any identity folder, EDC curves and pAUC;
 * :mod:`.experiments` — the paper's three experiments;
 * :mod:`.faithfulness` — deletion/insertion curves judging every map method;
-* :mod:`.regions` — per-region summaries of a map.
+* :mod:`.regions` — per-region summaries of a map;
+* :mod:`.tables` — per-image and per-comparison tables (``face_table`` for a folder);
+* :mod:`.progress` — the progress bars of the long stages (off unless switched on).
 
 Taught in: 04_evaluation.ipynb
 """
@@ -90,6 +92,7 @@ from .perturbations import (  # noqa: F401
     sunglasses_region,
     yaw_proxy,
 )
+from .progress import set_progress, show_progress  # noqa: F401
 from .regions import (  # noqa: F401
     FACE_REGIONS,
     REGION_TEXT,
@@ -100,6 +103,15 @@ from .regions import (  # noqa: F401
     region_masks,
     region_reference,
     region_summary,
+)
+from .tables import (  # noqa: F401
+    COMPARISON_COLUMNS,
+    IMAGE_COLUMNS,
+    comparison_rows,
+    edc_from_comparisons,
+    face_table,
+    image_rows,
+    write_rows,
 )
 from .verification import (  # noqa: F401
     EDC_SETTINGS,
@@ -137,7 +149,16 @@ __all__ = [
     "RegionStat",
     "SIDE_LIGHT",
     "SQUARE_SIDES",
+    "COMPARISON_COLUMNS",
+    "IMAGE_COLUMNS",
     "STRENGTHS",
+    "comparison_rows",
+    "edc_from_comparisons",
+    "face_table",
+    "image_rows",
+    "set_progress",
+    "show_progress",
+    "write_rows",
     "Sample",
     "TRACKS",
     "TURNED_YAW",

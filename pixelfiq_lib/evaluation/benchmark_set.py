@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data
-from ..errors import DataNotFoundError, PixelfiqError
+from ..errors import DataNotFoundError, InvalidArgumentError, PixelfiqError
 from ..files import IMAGE_SUFFIXES, is_image_name
 from .perturbations import DEGRADATIONS, STRENGTHS, degrade, yaw_proxy
 
@@ -28,6 +28,9 @@ class Sample:
         yaw: :func:`yaw_proxy` of the detected landmarks.
         kind: ``"none"`` for an original, else the degradation kind.
         strength: 0 for an original, else 1..3.
+        face_index: index of the face in the source photo (``extract_faces`` order).
+        bbox: detected box ``(x, y, w, h)`` in the source photo, px.
+        det_score: the detector's confidence for that box.
     """
 
     image: np.ndarray
@@ -37,6 +40,9 @@ class Sample:
     yaw: float = 0.0
     kind: str = "none"
     strength: int = 0
+    face_index: int = 0
+    bbox: tuple[float, float, float, float] | None = None
+    det_score: float | None = None
 
 
 @dataclass
@@ -81,24 +87,48 @@ def image_files(root: str | Path) -> dict[str, list[Path]]:
     return ids
 
 
-def load_originals(files: dict[str, list[Path]]) -> tuple[list[Sample], list[dict]]:
-    """Detect (with padding for tight crops), align and keep the largest face of each file.
+def load_originals(
+    files: dict[str, list[Path]], *, faces: str = "main"
+) -> tuple[list[Sample], list[dict]]:
+    """Detect (with padding for tight crops), align and keep one face of each file.
 
+    Args:
+        files: ``{identity: paths}`` (see :func:`image_files`).
+        faces: which face: ``"main"`` (the photo's subject: box area minus twice the
+            squared offset from the image centre, insightface's rule) or ``"largest"``.
     Returns:
         (samples, skipped): one :class:`Sample` per readable file with a face, and a
-        record ``{"path", "status", "reason"}`` for every file that gave none.
+        record ``{"path", "identity", "status", "reason"}`` for every file that gave none.
     """
+    from .progress import progress
+
+    if faces not in ("main", "largest"):
+        raise InvalidArgumentError(f'faces must be "main" or "largest", got {faces!r}')
     samples, skipped = [], []
-    for identity, paths in files.items():
-        for path in paths:
-            try:
-                face = data.extract_faces(path, faces="largest")[0]
-            except PixelfiqError as exc:
-                skipped.append({"path": str(path), "status": exc.status, "reason": str(exc)})
-                continue
-            size = float(np.sqrt(face.face.bbox[2] * face.face.bbox[3]))
-            yaw = yaw_proxy(face.face.landmarks)
-            samples.append(Sample(face.image, identity, str(path), size, yaw))
+    todo = [(identity, path) for identity, paths in files.items() for path in paths]
+    for identity, path in progress(todo, "detect and align", unit="img"):
+        try:
+            face = data.extract_faces(path, faces=faces)[0]
+        except PixelfiqError as exc:
+            skipped.append(
+                {"path": str(path), "identity": identity, "status": exc.status, "reason": str(exc)}
+            )
+            continue
+        box = tuple(float(v) for v in face.face.bbox)
+        size = float(np.sqrt(box[2] * box[3]))
+        yaw = yaw_proxy(face.face.landmarks)
+        samples.append(
+            Sample(
+                face.image,
+                identity,
+                str(path),
+                size,
+                yaw,
+                face_index=face.index,
+                bbox=box,
+                det_score=float(face.face.score),
+            )
+        )
     return samples, skipped
 
 
@@ -206,7 +236,12 @@ def add_probe_copies(
 
 
 def build_benchmark(
-    root: str | Path, *, seed: int = 0, copies: int = 3, max_pairs: int = 200_000
+    root: str | Path,
+    *,
+    seed: int = 0,
+    copies: int = 3,
+    max_pairs: int = 200_000,
+    faces: str = "main",
 ) -> BenchmarkSet:
     """Faces and comparisons of a verification benchmark from an identity-labelled folder.
 
@@ -220,13 +255,14 @@ def build_benchmark(
         seed: seeds the pair sample and the degradations.
         copies: degraded probe copies per image (0 = originals only).
         max_pairs: cap on the number of comparisons.
+        faces: the face kept per photo, ``"main"`` or ``"largest"`` (:func:`load_originals`).
     Returns:
         A :class:`BenchmarkSet`.
     Taught in: 04_evaluation.ipynb
     """
     rng = np.random.default_rng(seed)
     files = image_files(root)
-    originals, skipped = load_originals(files)
+    originals, skipped = load_originals(files, faces=faces)
     if len(originals) < 2:
         raise DataNotFoundError(f"fewer than 2 faces found under {root}")
     ia, ib, how = _original_pairs(Path(root), files, originals, max_pairs // (1 + copies), rng)

@@ -324,22 +324,33 @@ def paper_experiments(
         drawn sunglasses), "disturbances": disturbance_experiment}``.
     Taught in: 04_evaluation.ipynb
     """
+    from .progress import stage_bar
+
     kw = dict(seed=seed, n_passes=n_passes)
     rng = np.random.default_rng(seed + 1)
     boxes = [_random_box(30, rng) for _ in faces]
     glasses = [sunglasses_region()] * len(faces)
+    bar = stage_bar(f"{model.name}: paper experiments", 4, unit="exp")
+    try:
+        squares = square_experiment(model, faces, sides=sides, **kw)
+        bar.update(1)
+        square_30 = inpainting_experiment(
+            model,
+            [fill_box(f, b) for f, b in zip(faces, boxes)],
+            known_regions=[box_mask(b) for b in boxes],
+            **kw,
+        )
+        bar.update(1)
+        sunglasses = inpainting_experiment(
+            model, [disturb(f, "sunglasses") for f in faces], known_regions=glasses, **kw
+        )
+        bar.update(1)
+        disturbances = disturbance_experiment(model, faces, turned=turned, **kw)
+        bar.update(1)
+    finally:
+        bar.close()
     return {
-        "squares": square_experiment(model, faces, sides=sides, **kw),
-        "inpainting": {
-            "square_30": inpainting_experiment(
-                model,
-                [fill_box(f, b) for f, b in zip(faces, boxes)],
-                known_regions=[box_mask(b) for b in boxes],
-                **kw,
-            ),
-            "sunglasses": inpainting_experiment(
-                model, [disturb(f, "sunglasses") for f in faces], known_regions=glasses, **kw
-            ),
-        },
-        "disturbances": disturbance_experiment(model, faces, turned=turned, **kw),
+        "squares": squares,
+        "inpainting": {"square_30": square_30, "sunglasses": sunglasses},
+        "disturbances": disturbances,
     }

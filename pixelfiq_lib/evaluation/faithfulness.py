@@ -351,8 +351,10 @@ def faithfulness_curves(
     x = data.to_tensor(faces).to(model.device)
     kw = dict(steps=steps, n_passes=n_passes, seed=seed)
     settings = faithfulness_settings(n_passes, seed, fast)
+    from .progress import progress
+
     records, curves, seconds = [], {}, {}
-    for name in methods:
+    for name in progress(methods, f"{model.name}: deletion/insertion", unit="map"):
         start = time.perf_counter()
         maps = MAP_METHODS[name](model, x, **settings.get(name, {}))
         curves[name] = [

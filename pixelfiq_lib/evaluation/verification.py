@@ -45,15 +45,24 @@ def embed_faces(
         Monte-Carlo standard error}`` as numpy arrays.
     Taught in: 04_evaluation.ipynb
     """
-    with torch.inference_mode():
-        feat = body_features(model, data.to_tensor(faces), chunk_size)
-        raw = model.head(feat)
-        res = serfiq_from_features(model, feat, n_passes=n_passes, seed=seed)
-    vals = (torch.nn.functional.normalize(raw, dim=1), raw.norm(dim=1), res.q, res.q_raw, res.q_se)
-    return {
-        key: val.float().cpu().numpy()
-        for key, val in zip(("emb", "norm", "q", "q_raw", "q_se"), vals)
-    }
+    from ..core.batching import chunk_size as chunk_size_for
+    from .progress import progress
+
+    keys = ("emb", "norm", "q", "q_raw", "q_se")
+    step = max(32, chunk_size_for(model.device, chunk_size))
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    starts = range(0, len(faces), step)
+    # A face's quality does not depend on the faces beside it (shared masks, fixed
+    # shapes), so scoring chunk by chunk gives the numbers of one big call.
+    for start in progress(starts, f"{model.name}: embed and score", unit="chunk"):
+        with torch.inference_mode():
+            feat = body_features(model, data.to_tensor(faces[start : start + step]), chunk_size)
+            raw = model.head(feat)
+            res = serfiq_from_features(model, feat, n_passes=n_passes, seed=seed)
+        vals = (torch.nn.functional.normalize(raw, dim=1), raw.norm(dim=1), res.q, res.q_raw)
+        for key, val in zip(keys, (*vals, res.q_se)):
+            parts[key].append(val.float().cpu().numpy())
+    return {key: np.concatenate(val) for key, val in parts.items()}
 
 
 def quality_scores(
@@ -169,10 +178,13 @@ def verification_benchmark(
     Returns:
         ``{"summary": dict, "probes": list (see :func:`probe_table`), "edc": list (see
         :func:`edc_records`), "curves": {(setting, method): EDCCurve}, "scores": (N,),
-        "quality": {method: (n_samples,)}}``.
+        "quality": {method: (n_samples,)}, "pair_quality": {method: (N,)}, "scored":
+        :func:`embed_faces` output plus "q100" (n_samples,)}`` (the tables of
+        :mod:`~pixelfiq_lib.evaluation.tables` are built from it).
     Taught in: 04_evaluation.ipynb
     """
     scored = embed_faces(model, [s.image for s in bset.samples], n_passes=n_passes, seed=seed)
+    scored["q100"] = model.quality_100(scored["q_raw"])
     scores = cosine_scores(scored["emb"], bset.idx_a, bset.idx_b)
     qual = quality_scores(bset.samples, scored, np.random.default_rng(seed))
     pair_q = {m: pair_quality(v[bset.idx_a], v[bset.idx_b]) for m, v in qual.items()}
@@ -186,6 +198,8 @@ def verification_benchmark(
         "curves": curves,
         "scores": scores,
         "quality": qual,
+        "pair_quality": pair_q,
+        "scored": scored,
     }
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..config import get_device
 from ..core.constants import PAPER_A, PAPER_ALPHA, PAPER_R
+from ..core.scale100 import Quality100
 from ..errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class FRModel(nn.Module):
         dropout_p: dropout rate used for SER-FIQ (the paper's 0.5 by default).
         alpha, r: quality scaling constants for this network (Q̂ = sigmoid(alpha (Q - r))).
         plq_a: the PLQ value-mapping constant ``a`` calibrated for this network.
+        quality_100: the map raw Q -> 0..100 fitted on reference faces
+            (:class:`~pixelfiq_lib.core.scale100.Quality100`); ``None`` uses alpha and r
+            (``quality_100 = round(100 Q̂)``) until one is fitted.
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class FRModel(nn.Module):
         alpha: float = PAPER_ALPHA,
         r: float = PAPER_R,
         plq_a: float = PAPER_A,
+        quality_100: Quality100 | None = None,
     ) -> None:
         super().__init__()
         self.body = body
@@ -60,6 +65,9 @@ class FRModel(nn.Module):
         self.alpha = float(alpha)
         self.r = float(r)
         self.plq_a = float(plq_a)
+        self.quality_100 = quality_100 or Quality100(
+            self.alpha, self.r, fitted_on="the network's alpha and r (no fitted map)", model=name
+        )
         # Explanations differentiate w.r.t. pixels only: no parameter gradients.
         self.requires_grad_(False)
         self.eval()
@@ -277,6 +285,8 @@ class ModelInfo:
         fetch_hint: the command a user runs to make it ready, when it is not shipped
             in a wheel (``None`` otherwise).
         alpha, r, plq_a: calibration constants handed to :class:`FRModel`.
+        quality_100: the fitted map raw Q -> ``quality_100`` with its percentile table
+            (benchmarks/calibrate.py; ``None`` = not fitted).
     """
 
     name: str
@@ -291,6 +301,7 @@ class ModelInfo:
     alpha: float = PAPER_ALPHA
     r: float = PAPER_R
     plq_a: float = PAPER_A
+    quality_100: Quality100 | None = None
 
     def is_ready(self) -> bool:
         """True when the weights are on this machine and pass their checksum."""
@@ -299,9 +310,15 @@ class ModelInfo:
         except (ModelError, OSError):
             return False
 
-    def calibration(self) -> dict[str, float]:
-        """``alpha``, ``r`` and ``plq_a`` as keyword arguments for :class:`FRModel`."""
-        return {"alpha": self.alpha, "r": self.r, "plq_a": self.plq_a}
+    def calibration(self) -> dict[str, object]:
+        """``alpha``, ``r``, ``plq_a`` and ``quality_100`` as keyword arguments for
+        :class:`FRModel`."""
+        return {
+            "alpha": self.alpha,
+            "r": self.r,
+            "plq_a": self.plq_a,
+            "quality_100": self.quality_100,
+        }
 
     def as_dict(self) -> dict[str, object]:
         """Plain-data view (no callables), with ``ready`` evaluated now."""
@@ -316,4 +333,5 @@ class ModelInfo:
             "r",
             "plq_a",
         )
-        return {k: getattr(self, k) for k in keys} | {"ready": self.is_ready()}
+        q100 = self.quality_100.as_dict() if self.quality_100 else None
+        return {k: getattr(self, k) for k in keys} | {"ready": self.is_ready(), "quality_100": q100}

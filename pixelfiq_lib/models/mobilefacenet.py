@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..config import cache_dir
+from ..core.scale100 import Q100_FITTED_ON, Q100_REPORTED_ON, Quality100
 from ..errors import ModelError
 from ..files import atomic_write
 from .base import (
@@ -182,4 +183,20 @@ MOBILEFACENET = ModelInfo(
     alpha=515.2,
     r=0.7819,
     plq_a=2.17e9,
+    # quality_100 map and percentile table: benchmarks/calibrate.py --quality-100
+    # (T=100, seed 0). Fitted on Q100_FITTED_ON, percentiles measured on Q100_REPORTED_ON.
+    quality_100=Quality100(
+        slope=611.889,
+        centre=0.780915,
+        percentiles=(
+            (1, 0.774210, 2),
+            (5, 0.774982, 3),
+            (10, 0.775881, 4),
+            (25, 0.779011, 24),
+            (50, 0.782064, 67),
+        ),
+        fitted_on=Q100_FITTED_ON,
+        reported_on=Q100_REPORTED_ON,
+        model="mobilefacenet",
+    ),
 )

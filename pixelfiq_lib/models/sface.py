@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..core.constants import PAPER_ALPHA, PAPER_R
+from ..core.scale100 import Q100_FITTED_ON, Q100_REPORTED_ON, Quality100
 from ..errors import ModelError
 from .base import FRModel, ModelInfo, _arrays, _bn1d, _body, _finish, _linear, _node
 from .cache import _cached_onnx, verify_file
@@ -133,4 +134,20 @@ SFACE = ModelInfo(
     alpha=PAPER_ALPHA,
     r=PAPER_R,
     plq_a=1.02e8,
+    # quality_100 map and percentile table: benchmarks/calibrate.py --quality-100
+    # (T=100, seed 0). Fitted on Q100_FITTED_ON, percentiles measured on Q100_REPORTED_ON.
+    quality_100=Quality100(
+        slope=166.711,
+        centre=0.886038,
+        percentiles=(
+            (1, 0.874199, 12),
+            (5, 0.875498, 15),
+            (10, 0.877946, 21),
+            (25, 0.882826, 37),
+            (50, 0.890217, 67),
+        ),
+        fitted_on=Q100_FITTED_ON,
+        reported_on=Q100_REPORTED_ON,
+        model="sface",
+    ),
 )
