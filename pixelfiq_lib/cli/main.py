@@ -306,7 +306,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         _say(f"{args.name} is ready offline: {path}")
         return EXIT_OK
     for info in models.list_models():
-        ready = "ready offline" if info["ready"] else f"not here: {_fix_hint(info['fetch_hint'])}"
+        if not info["ready"]:
+            ready = f"not here: {_fix_hint(info['fetch_hint'])}"
+        elif info["cache"] == "damaged":
+            ready = "damaged: its converted cache fails the fixed digest; rebuilt at next use"
+        else:
+            ready = "ready offline"
         print(
             f"{info['name']}  [{ready}]\n    {info['description']}\n"
             f"    weights licence: {info['licence']}\n    source: {info['source']}"

@@ -277,6 +277,8 @@ class ModelInfo:
         fetch_hint: the command a user runs to make it ready, when it is not shipped
             in a wheel (``None`` otherwise).
         alpha, r, plq_a: calibration constants handed to :class:`FRModel`.
+        cache: ``cache() -> str``: the converted-model cache against the digest fixed in
+            the code: ``"ok"``, ``"absent"`` or ``"damaged"`` (rebuilt at the next load).
     """
 
     name: str
@@ -291,6 +293,7 @@ class ModelInfo:
     alpha: float = PAPER_ALPHA
     r: float = PAPER_R
     plq_a: float = PAPER_A
+    cache: Callable[[], str] = field(default=lambda: "absent", repr=False)
 
     def is_ready(self) -> bool:
         """True when the weights are on this machine and pass their checksum."""
@@ -316,4 +319,14 @@ class ModelInfo:
             "r",
             "plq_a",
         )
-        return {k: getattr(self, k) for k in keys} | {"ready": self.is_ready()}
+        return {k: getattr(self, k) for k in keys} | {
+            "ready": self.is_ready(),
+            "cache": self.cache_state(),
+        }
+
+    def cache_state(self) -> str:
+        """``"ok"``, ``"absent"`` or ``"damaged"`` (see ``cache``); never raises."""
+        try:
+            return str(self.cache())
+        except OSError:
+            return "damaged"
