@@ -53,20 +53,6 @@ class UsageError(Exception):
 
 
 # -------------------------------------------------------------------------- arguments
-def _int_at_least(low: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
 def _shard(text: str) -> tuple[int, int]:
     from ..errors import InvalidArgumentError
     from .inputs import parse_shard
@@ -79,7 +65,9 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _common_parents() -> dict[str, argparse.ArgumentParser]:
     """Option groups shared by several subcommands."""
+    from ..core.constants import MAX_PASSES
     from ..data import MIN_FACE_SIZE
+    from . import argtypes
 
     logs = argparse.ArgumentParser(add_help=False)
     logs.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
@@ -88,21 +76,21 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
     model.add_argument("--model", default="sface", help="network (see `pixelfiq models`)")
     model.add_argument(
         "--passes",
-        type=_int_at_least(2),
+        type=argtypes.passes,
         default=100,
         metavar="T",
-        help="stochastic dropout passes T (default 100, the paper's)",
+        help=f"stochastic dropout passes T, 2 to {MAX_PASSES} (default 100, the paper's)",
     )
     model.add_argument(
         "--seed",
-        type=_int_at_least(0),
+        type=argtypes.seed,
         default=0,
         metavar="S",
-        help="seed of the dropout masks: same seed, same numbers (default 0)",
+        help="seed of the dropout masks, 0 to 2^63-1: same seed, same numbers (default 0)",
     )
     model.add_argument(
         "--batch-size",
-        type=_int_at_least(1),
+        type=argtypes.positive,
         default=None,
         metavar="B",
         help="faces per model call (default 8 on CPU, 32 on GPU)",
@@ -128,7 +116,7 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
     )
     inputs.add_argument(
         "--min-face-size",
-        type=_int_at_least(0),
+        type=argtypes.non_negative,
         default=MIN_FACE_SIZE,
         metavar="PX",
         help=f"faces with a narrower box are too_small (default {MIN_FACE_SIZE:g})",
@@ -217,6 +205,7 @@ def _version() -> str:
 # --------------------------------------------------------------------------- commands
 def cmd_explain(args: argparse.Namespace) -> int:
     """``pixelfiq explain``: maps, figures and the results table in ``--out``."""
+    _check_run_args(args)
     out = _output_folder(args.out)
     name = "results.csv" if args.shard is None else "results-shard{}of{}.csv".format(*args.shard)
     items = _inputs(args, exclude=[out])
@@ -225,6 +214,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_quality(args: argparse.Namespace) -> int:
     """``pixelfiq quality``: the results table only (no maps), to a file or stdout."""
+    _check_run_args(args)
     if args.out is None:
         if args.resume:
             raise UsageError("--resume needs --out FILE.csv")
@@ -244,6 +234,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``pixelfiq demo``: explain insightface's sample photos (6 faces in a group photo,
     one aligned crop) with the default model."""
+    _check_run_args(args)
     from ..data import sample_image_paths
     from .inputs import InputItem, display_path
 
@@ -357,11 +348,7 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
     from . import pipeline as batch
     from .inputs import select_shard
 
-    try:
-        device = get_device(args.device)
-    except (ValueError, RuntimeError) as exc:
-        raise UsageError(f"--device: {exc}") from exc
-    _check_model(args.model)
+    device = get_device(args.device)  # checked by _check_run_args
     opts = batch.BatchOptions(
         csv_path=csv_path,
         maps_dir=maps_dir,
@@ -382,6 +369,22 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
     where = f"results in {csv_path}" if args.out else "results written to stdout"
     _say(where + (f"; maps <name>-<hash>_<face>.npy/.png in {maps_dir}" if maps_dir else ""))
     return EXIT_OK if all_ok else EXIT_FAILED
+
+
+def _check_run_args(args: argparse.Namespace) -> None:
+    """Refuse a bad ``--device`` or ``--model`` before anything is created or written.
+
+    Raises:
+        UsageError: a device that does not exist here, or an unknown/missing model.
+    """
+    from ..config import get_device
+    from ..errors import InvalidArgumentError
+
+    try:
+        get_device(args.device)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"--device: {exc}") from exc
+    _check_model(args.model)
 
 
 def _check_model(name: str) -> None:
