@@ -27,8 +27,11 @@ COLUMNS = (
     "n_faces",
 )
 STATUSES = ("ok", "no_face", "unreadable", "too_small", "skipped", "error")
-#: File written into every ``explain --out`` folder; folders holding it are not inputs.
+#: File written into every ``explain --out`` folder; folders holding it are not inputs
+#: (unless they also hold images pixelfiq did not write: see :func:`foreign_images`).
 OUTPUT_MARKER = ".pixelfiq-output"
+#: Names of the images pixelfiq writes: ``<stem>-<8 hex>_<face>.png`` and the demo's overview.
+PIXELFIQ_IMAGE = re.compile(r"(?:[A-Za-z0-9._-]*-[0-9a-f]{8}_\d+|overview)\.png")
 #: Longest file-name stem kept before the hash (characters).
 MAX_STEM = 60
 #: Size in inches of the per-face figure (the size ``viz.plot_explanation`` uses).
@@ -106,6 +109,7 @@ class _Walker:
     def __init__(self, excluded: set[str]) -> None:
         self.excluded = excluded
         self.visited: set[str] = set()
+        self.warned: set[str] = set()
         self.n_ignored, self.example = 0, ""
 
     def expand(self, arg: str) -> Iterator[tuple[str, str | None]]:
@@ -127,7 +131,9 @@ class _Walker:
             for path in sorted(glob.glob(pattern)):
                 if os.path.isdir(path):
                     yield from self.expand(path)
-                elif not self._is_output(os.path.dirname(path) or "."):
+                elif not self._is_output(os.path.dirname(path) or ".") and not (
+                    self._written_here(path)
+                ):
                     yield path, None
             return
         parts = pattern.split(os.sep)
@@ -148,7 +154,8 @@ class _Walker:
             if path is None:
                 stack.pop()
             elif not os.path.isdir(path):
-                yield path, None
+                if not self._written_here(path):
+                    yield path, None
             elif self._enter(path):
                 entries, reason = _list_dir(path)
                 if reason:
@@ -166,7 +173,32 @@ class _Walker:
         return True
 
     def _is_output(self, folder: str) -> bool:
-        return os.path.realpath(folder) in self.excluded or os.path.exists(
+        """The run's own output, or a marked folder holding only what pixelfiq wrote.
+
+        A marked folder that also holds other images is read (without the images
+        pixelfiq wrote), with a warning: the marker must never hide a user's photos.
+        """
+        real = os.path.realpath(folder)
+        if real in self.excluded:
+            return True
+        if not os.path.exists(os.path.join(folder, OUTPUT_MARKER)):
+            return False
+        foreign = foreign_images(folder)
+        if foreign and real not in self.warned:
+            self.warned.add(real)
+            log.warning(
+                "%s holds a pixelfiq output marker but also %d image(s) pixelfiq did not "
+                "write (e.g. %s); reading those",
+                display_path(folder),
+                len(foreign),
+                display_path(foreign[0]),
+            )
+        return not foreign
+
+    def _written_here(self, path: str) -> bool:
+        """An image pixelfiq wrote, inside a marked output folder."""
+        folder = os.path.dirname(path) or "."
+        return bool(PIXELFIQ_IMAGE.fullmatch(os.path.basename(path))) and os.path.exists(
             os.path.join(folder, OUTPUT_MARKER)
         )
 
@@ -182,6 +214,19 @@ class _Walker:
                 self.n_ignored,
                 display_path(self.example),
             )
+
+
+def foreign_images(folder: str | os.PathLike) -> list[str]:
+    """Image files directly in ``folder`` whose names pixelfiq does not write (sorted)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [
+        n
+        for n in names
+        if is_image_name(n) and not n.startswith(".") and not PIXELFIQ_IMAGE.fullmatch(n)
+    ]
 
 
 def _list_dir(folder: str) -> tuple[list[str], str | None]:

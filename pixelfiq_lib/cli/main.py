@@ -4,6 +4,7 @@ Subcommands::
 
     pixelfiq explain INPUT... --out DIR   maps (.npy), figures (.png) and DIR/results.csv
     pixelfiq quality INPUT... [--out FILE.csv]   qualities only (CSV to stdout without --out)
+    pixelfiq merge SHARD... [--out FILE]  join the tables of --shard runs into one
     pixelfiq models [fetch NAME]          list the networks / make one available offline
     pixelfiq demo [--out DIR]             explain insightface's sample photos
     pixelfiq evaluate ... / bench ...     provided by pixelfiq_lib.cli.evaluate / .bench
@@ -177,6 +178,24 @@ def build_parser(
         shard=None,
     )
     _add_models_parser(sub, parents["logs"])
+    p = sub.add_parser(
+        "merge",
+        parents=[parents["logs"]],
+        help="join the shard tables of one run (results-shardIofN.csv) into one table",
+    )
+    p.add_argument(
+        "shards",
+        nargs="+",
+        metavar="SHARD",
+        help="shard tables *-shardIofN.csv, or the folder holding them",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE.csv",
+        help="merged table (default: the shard name without -shardIofN)",
+    )
+    p.set_defaults(func=cmd_merge)
     for name, (_, text) in PLUGINS.items():
         p = sub.add_parser(name, help=text, add_help=plugin_name == name)
         if name == plugin_name and plugin is not None:
@@ -206,10 +225,17 @@ def _version() -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     """``pixelfiq explain``: maps, figures and the results table in ``--out``."""
     _check_run_args(args)
+    _check_out_folder(args.out, args.inputs)
     out = _output_folder(args.out)
-    name = "results.csv" if args.shard is None else "results-shard{}of{}.csv".format(*args.shard)
     items = _inputs(args, exclude=[out])
-    return _run(items, args, out / name, maps_dir=out)
+    return _run(items, args, shard_path(out / "results.csv", args.shard), maps_dir=out)
+
+
+def shard_path(csv_path: Path, shard: tuple[int, int] | None) -> Path:
+    """The table of shard ``i/n``: ``results.csv`` -> ``results-shardIofN.csv``."""
+    if shard is None:
+        return csv_path
+    return csv_path.with_name("{}-shard{}of{}{}".format(csv_path.stem, *shard, csv_path.suffix))
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -218,6 +244,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
     if args.out is None:
         if args.resume:
             raise UsageError("--resume needs --out FILE.csv")
+        if sys.stdout is None or sys.stdout.closed:
+            raise UsageError("stdout is closed; give --out FILE.csv")
         items = _inputs(args)
         with tempfile.TemporaryDirectory(prefix="pixelfiq-") as tmp:
             csv_path = Path(tmp) / "results.csv"
@@ -225,10 +253,45 @@ def cmd_quality(args: argparse.Namespace) -> int:
             sys.stdout.write(csv_path.read_text(encoding="utf-8"))
             sys.stdout.flush()
             return code
-    csv_path = Path(args.out)
-    if csv_path.is_dir():
+    if not args.out.strip():
+        raise UsageError("--out is empty (an unset shell variable?); give a .csv file name")
+    csv_path = shard_path(Path(args.out), args.shard)
+    if csv_path.is_dir() or Path(args.out).is_dir():
         raise UsageError(f"--out {args.out!r} is a folder; give a .csv file name")
+    _check_table_file(csv_path)
     return _run(_inputs(args, exclude=[]), args, csv_path, maps_dir=None)
+
+
+def _check_table_file(csv_path: Path) -> None:
+    """Refuse to overwrite an existing file that is not a pixelfiq results table."""
+    from ..errors import InvalidArgumentError
+    from .table import read_results
+
+    if csv_path.exists():
+        try:
+            read_results(csv_path)
+        except (InvalidArgumentError, OSError) as exc:
+            raise UsageError(
+                f"--out {str(csv_path)!r} exists and is not a pixelfiq results table; "
+                "refusing to overwrite it (remove it or give another name)"
+            ) from exc
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """``pixelfiq merge``: the shard tables of one run, checked and joined in input order."""
+    from .lock import output_lock
+    from .merge import SHARD_NAME, merge_shards, shard_tables
+
+    paths = shard_tables(args.shards)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        _check_table_file(out)
+    match = SHARD_NAME.fullmatch(paths[0].name)
+    target = out or paths[0].with_name(f"{match['stem']}.csv" if match else "results.csv")
+    with output_lock(target):
+        path, rows = merge_shards(paths, out)
+    _say(f"{len(rows)} rows from {len(paths)} shards merged into {path}")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -311,14 +374,49 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _check_out_folder(path: str, inputs: list[str]) -> None:
+    """Refuse an empty ``--out``, one that is an input folder, or one holding an input.
+
+    The output folder gets a marker that makes later runs skip it; in those cases the
+    marker would hide the user's photos from every later run.
+
+    Raises:
+        UsageError: ``--out`` is empty, equal to an INPUT folder, or a folder above one.
+    """
+    if not path.strip():
+        raise UsageError("--out is empty (an unset shell variable?); give an output folder")
+    out = os.path.realpath(path)
+    for arg in inputs:
+        if not os.path.isdir(arg):
+            continue
+        folder = os.path.realpath(arg)
+        if folder == out or folder.startswith(out.rstrip(os.sep) + os.sep):
+            raise UsageError(
+                f"--out {path!r} is the input folder {arg!r} or holds it; give an output "
+                f"folder outside the inputs (e.g. --out {arg.rstrip(os.sep)}-pixelfiq)"
+            )
+
+
 def _output_folder(path: str) -> Path:
-    """Create the output folder and mark it, so that no run reads it as input."""
-    from .inputs import OUTPUT_MARKER
+    """Create the output folder and mark it, so that no run reads it as input.
+
+    The marker is written only into a folder this run creates, an empty one, or one
+    that already holds pixelfiq output; an existing folder holding images pixelfiq did
+    not write is refused (exit 2): marking it would hide them from later runs.
+    """
+    from .inputs import OUTPUT_MARKER, foreign_images
 
     out = Path(path)
     try:
-        out.mkdir(parents=True, exist_ok=True)
         marker = out / OUTPUT_MARKER
+        if out.is_dir() and not marker.exists():
+            foreign = foreign_images(out)
+            if foreign:
+                raise UsageError(
+                    f"--out {path!r} already holds images pixelfiq did not write (e.g. "
+                    f"{foreign[0]}); give a new or empty output folder"
+                )
+        out.mkdir(parents=True, exist_ok=True)
         if not marker.exists():
             marker.write_text("pixelfiq output folder: never read as input by pixelfiq\n")
     except OSError as exc:
@@ -347,6 +445,7 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
     from ..models import load_model
     from . import pipeline as batch
     from .inputs import select_shard
+    from .lock import output_lock
 
     device = get_device(args.device)  # checked by _check_run_args
     opts = batch.BatchOptions(
@@ -361,12 +460,13 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         model_name=args.model.lower(),
         progress=not args.quiet and sys.stderr.isatty(),
     )
-    rows = batch.run_batch(
-        select_shard(items, args.shard), lambda: load_model(args.model, device=device), opts
-    )
+    with output_lock(csv_path):
+        rows = batch.run_batch(
+            select_shard(items, args.shard), lambda: load_model(args.model, device=device), opts
+        )
     text, all_ok = batch.summarise(rows)
     _say(text)
-    where = f"results in {csv_path}" if args.out else "results written to stdout"
+    where = f"results in {csv_path}" if args.out is not None else "results written to stdout"
     _say(where + (f"; maps <name>-<hash>_<face>.npy/.png in {maps_dir}" if maps_dir else ""))
     return EXIT_OK if all_ok else EXIT_FAILED
 

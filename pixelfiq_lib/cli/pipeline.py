@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -25,7 +26,17 @@ from .outputs import (
     output_stem,
     write_face_files,
 )
-from .table import ResultsTable, failure, finished_rows, make_row, read_results
+from .table import (
+    ResultsTable,
+    failure,
+    finished_rows,
+    input_key,
+    inputs_path,
+    make_row,
+    match_resumed,
+    read_input_keys,
+    read_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +104,15 @@ def prepare_table(
     for folder in {opts.csv_path.parent, opts.maps_dir or opts.csv_path.parent}:
         remove_stale_temporaries(folder)
     table = ResultsTable(opts.csv_path, {it.source: k for k, it in enumerate(items)})
+    keys = {it.source: input_key(it.path) for it in items}
+    before = read_input_keys(opts.csv_path) if opts.resume else {}
     keep = _resumable_rows(opts) if opts.resume else []
+    keep = match_resumed(keep, before, keys)
+    known = {r[0]: before[r[0]] for r in keep if r[0] not in keys and r[0] in before}
     settings = json.dumps(opts.settings(), indent=1, sort_keys=True).encode()
     atomic_write(settings_path(opts.csv_path), lambda fh: fh.write(settings))
+    identities = json.dumps({**known, **keys}, indent=0, sort_keys=True).encode()
+    atomic_write(inputs_path(opts.csv_path), lambda fh: fh.write(identities))
     table.start(keep)
     done = {r[0] for r in keep}
     if keep:
@@ -173,7 +190,9 @@ def _not_regular(path: str) -> str:
     """``""`` for a regular file (or a missing one), else its kind (never opens the file)."""
     try:
         mode = os.stat(path).st_mode
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
         return ""  # missing or dangling: the loader reports it as unreadable
     kinds = {
         stat.S_ISDIR: "a folder",
