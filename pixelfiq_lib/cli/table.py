@@ -30,6 +30,33 @@ def _cell(value: object) -> str:
     return f"{value:.6f}" if isinstance(value, float) else str(value)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(text: str) -> str:
+    """A cell safe for spreadsheets: text starting with ``= + - @`` (or tab, CR) gets a
+    leading ``'``, as OWASP recommends; so does text starting with ``'``, which keeps the
+    escaping reversible (:func:`unescape_cell`). Plain numbers (``-0.5``) are left alone.
+    """
+    if text.startswith("'") or (text.startswith(FORMULA_STARTS) and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def unescape_cell(text: str) -> str:
+    """The cell as written before :func:`escape_cell`."""
+    return text[1:] if text.startswith("'") else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text
+
+
 def failure(exc: BaseException) -> tuple[str, str]:
     """``(status, reason)`` of an exception: a library error's ``.status``, else ``error``."""
     if isinstance(exc, PixelfiqError) and exc.status in STATUSES:
@@ -40,14 +67,15 @@ def failure(exc: BaseException) -> tuple[str, str]:
 
 
 def read_results(path: str | os.PathLike) -> list[list[str]]:
-    """Rows of a results CSV (header checked); an unfinished last line is ignored.
+    """Rows of a results CSV (header checked, cells unescaped); an unfinished last line
+    is ignored.
 
     Raises:
         InvalidArgumentError: the file is not a pixelfiq results table.
     """
     text = Path(path).read_bytes().decode("utf-8", "backslashreplace")
     text = text[: text.rfind("\n") + 1]
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = [[unescape_cell(c) for c in r] for r in csv.reader(io.StringIO(text))]
     if not rows or tuple(rows[0]) != COLUMNS:
         raise InvalidArgumentError(
             f"{display_path(path)} is not a pixelfiq results table (header {rows[:1]}); "
@@ -93,8 +121,9 @@ def _maps_exist(folder: Path, map_file: str) -> bool:
 
 
 def _csv_bytes(rows: Iterable[Sequence[str]]) -> bytes:
+    """CSV text of ``rows``, every cell through :func:`escape_cell`."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows([escape_cell(c) for c in r] for r in rows)
     return buf.getvalue().encode("utf-8", "backslashreplace")
 
 
