@@ -205,3 +205,30 @@ def test_formula_like_names_are_escaped_in_the_csv(photos, tmp_path, run, monkey
     assert out.read_text() == text, "the escaped cell reads back as the same input"
     assert table.unescape_cell(table.escape_cell("'x")) == "'x"
     assert table.escape_cell("-0.5") == "-0.5" and table.escape_cell("@SUM(A1)") == "'@SUM(A1)"
+
+
+# ------------------------------------------------------------------- --aligned face check
+def test_aligned_non_faces_are_flagged_with_their_quality_kept(tmp_path, run):
+    import numpy as np
+
+    from pixelfiq_lib.data import sample_faces
+
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 112).astype(np.uint8)
+    crops = {
+        "0_face.png": sample_faces(1)[0].image,
+        "1_noise.png": rng.integers(0, 256, (112, 112, 3), dtype=np.uint8),
+        "2_blank.png": np.full((112, 112, 3), 128, np.uint8),
+        "3_gradient.png": np.tile(ramp[None, :, None], (112, 1, 3)),
+    }
+    for name, image in crops.items():
+        Image.fromarray(np.ascontiguousarray(image)).save(folder / name)
+    out = tmp_path / "q.csv"
+    assert run(["quality", str(folder), "--aligned", "--out", str(out), *PASSES]) == 0
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["ok"] * 4
+    assert [r["not_a_face"] for r in rows] == ["0", "1", "1", "1"]
+    assert list(rows[0])[-1] == "not_a_face", "appended at the end of the columns"
+    assert all(0.0 < float(r["quality"]) < 1.0 for r in rows), "quality kept"

@@ -25,6 +25,7 @@ COLUMNS = (
     "error",
     "quality_se",
     "n_faces",
+    "not_a_face",
 )
 STATUSES = ("ok", "no_face", "unreadable", "too_small", "skipped", "error")
 #: File written into every ``explain --out`` folder; folders holding it are not inputs
