@@ -232,3 +232,21 @@ def test_aligned_non_faces_are_flagged_with_their_quality_kept(tmp_path, run):
     assert [r["not_a_face"] for r in rows] == ["0", "1", "1", "1"]
     assert list(rows[0])[-1] == "not_a_face", "appended at the end of the columns"
     assert all(0.0 < float(r["quality"]) < 1.0 for r in rows), "quality kept"
+
+
+def test_folder_named_like_an_image_gets_a_row(tmp_path):
+    (tmp_path / "x.jpg").mkdir()
+    (items,) = [inputs.expand_inputs([str(tmp_path / "x.jpg")])]
+    assert len(items) == 1 and "folder" in items[0].skip_reason
+
+
+def test_closed_stdout_is_a_clear_error(photos, tmp_path):
+    cmd = f"exec {sys.executable} -m pixelfiq_lib.cli quality {photos / 'face0.jpg'} >&-"
+    proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "stdout is closed" in proc.stderr, proc.stderr
+    assert "AttributeError" not in proc.stderr
+
+
+def test_symlink_loop_is_reported_as_one(tmp_path):
+    os.symlink("loop.jpg", tmp_path / "loop.jpg")
+    assert pipeline._not_regular(str(tmp_path / "loop.jpg")) == "a symlink loop"

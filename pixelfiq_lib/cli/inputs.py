@@ -118,11 +118,15 @@ class _Walker:
         if os.path.lexists(arg) and not os.path.isdir(arg):
             yield arg, None
         elif os.path.isdir(arg):
+            found = False
             for path, reason in self.walk(arg):
                 if reason or is_image_name(path):
+                    found = True
                     yield path, reason
                 else:
                     self._ignore(path)
+            if not found and is_image_name(arg.rstrip(os.sep)):  # a folder named x.jpg
+                yield arg, "a folder named like an image, holding no image files"
         elif glob.has_magic(arg):
             yield from self.glob(arg)
 
