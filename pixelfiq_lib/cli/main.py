@@ -19,9 +19,16 @@ printed even with ``--quiet``.
 
 Exit status: 0 every input processed OK; 1 some inputs failed (the results are still
 written; see the ``status`` and ``error`` columns) or a command failed; 2 bad
-arguments (unknown option, INPUT that does not exist, nothing to process, bad
-``--shard``, unknown or missing model, ``--resume`` with other settings); 130
-interrupted. No traceback is shown unless ``--debug`` is given.
+arguments, refused before anything is written (unknown option, a number out of range:
+``--passes`` in [2, 1000], ``--seed`` in [0, 2^63), sizes >= 1; a device that does
+not exist here; INPUT that does not exist, nothing to process, bad ``--shard``, unknown
+or missing model, ``--resume`` with other settings, ``--out`` empty or equal to or
+above an INPUT folder, another run writing the same table (the lock of
+:mod:`.lock`), shards that do not ``merge``); 130 interrupted. No traceback is shown
+unless ``--debug`` is given.
+
+Rules of the output folder, the lock, shards and ``merge``, ``--resume`` and the CSV
+escaping: README.md, "The command line".
 
 Taught in: README.md (command-line use)
 """
