@@ -16,7 +16,6 @@ Taught in: 03_gradient_backprop.ipynb
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -33,6 +32,7 @@ from ..errors import InvalidArgumentError
 from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
 from .constants import PAPER_A, PAPER_B
+from .validation import positive
 
 
 @dataclass
@@ -73,7 +73,7 @@ def value_map(saliency: torch.Tensor, a: float = PAPER_A, b: float = PAPER_B) ->
     Raises:
         InvalidArgumentError: ``a`` or ``b`` not a finite positive number.
     """
-    a, b = _positive("a", a), _positive("b", b)
+    a, b = positive("a", a), positive("b", b)
     return torch.sigmoid(np.log(a) + b * torch.log(saliency))
 
 
@@ -102,16 +102,6 @@ def calibrate_a(
     return float(m ** (-b))
 
 
-def _positive(name: str, value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, (bool, str)) or not math.isfinite(number) or number <= 0:
-        raise InvalidArgumentError(f"{name} must be a finite positive number, got {value!r}")
-    return number
-
-
 def resolve_a(model: FRModel, a: float | str | None) -> float:
     """``None`` -> the model's calibrated ``plq_a``; ``"paper"`` -> 10^7.5; else ``a``.
 
@@ -124,7 +114,7 @@ def resolve_a(model: FRModel, a: float | str | None) -> float:
         if a != "paper":
             raise InvalidArgumentError(f"a must be None, 'paper' or a number > 0, got {a!r}")
         return PAPER_A
-    return _positive("a", a)
+    return positive("a", a)
 
 
 def _check_degenerate(on_degenerate: object) -> str:
@@ -178,7 +168,7 @@ def pixel_quality_map(
     """
     images = check_images(images, model)
     settings = SerfiqSettings(n_passes, dropout_p, alpha, r, seed).resolved(model)
-    a, b = resolve_a(model, a), _positive("b", b)
+    a, b = resolve_a(model, a), positive("b", b)
     on_degenerate = _check_degenerate(on_degenerate)
     size = chunk_size_for(images.device, chunk_size)
     parts = [_plq_chunk(model, chunk, settings, on_degenerate) for chunk in images.split(size)]
@@ -252,7 +242,7 @@ def quality_gradient_map(
     """
     images = check_images(images, model)
     settings = asdict(SerfiqSettings(**qkw).resolved(model))
-    a, b = resolve_a(model, a), _positive("b", b)
+    a, b = resolve_a(model, a), positive("b", b)
     grads, qualities = [], []
     for chunk in images.split(chunk_size_for(images.device, chunk_size, heavy=True)):
         x = chunk.detach().clone().requires_grad_(True)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +38,8 @@ from ..data.checks import check_images
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
-from .constants import MAX_PASSES, MAX_SEED, PAPER_PASSES
+from .constants import PAPER_PASSES
+from .validation import check_passes, check_seed, finite
 
 #: Most float32 elements held at once by the stochastic head (64 MiB).
 MAX_CHUNK_ELEMENTS = 2**24
@@ -80,60 +80,11 @@ class SerfiqSettings:
         r = model.r if self.r is None else self.r
         return SerfiqSettings(
             n_passes=check_passes(self.n_passes),
-            dropout_p=_finite("dropout_p", dropout_p, low=0.0, high=1.0),
-            alpha=_finite("alpha", alpha, low=0.0),
-            r=_finite("r", r),
+            dropout_p=finite("dropout_p", dropout_p, low=0.0, high=1.0),
+            alpha=finite("alpha", alpha, low=0.0),
+            r=finite("r", r),
             seed=draw_seed() if self.seed is None else check_seed(self.seed),
         )
-
-
-def _whole(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidArgumentError(f"{name} must be a whole number, got {value!r}")
-    return int(value)
-
-
-def check_passes(n_passes: object) -> int:
-    """``n_passes`` as an int in [2, :data:`MAX_PASSES`].
-
-    Raises:
-        InvalidArgumentError: not a whole number in that range.
-    """
-    n = _whole("n_passes", n_passes)
-    if not 2 <= n <= MAX_PASSES:
-        raise InvalidArgumentError(
-            f"n_passes must be in [2, {MAX_PASSES}] (2 to compare embeddings; the paper "
-            f"uses 100), got {n}"
-        )
-    return n
-
-
-def check_seed(seed: object) -> int:
-    """``seed`` as an int in [0, 2^63).
-
-    Raises:
-        InvalidArgumentError: not a whole number in that range.
-    """
-    value = _whole("seed", seed)
-    if not 0 <= value < MAX_SEED:
-        raise InvalidArgumentError(f"seed must be in [0, 2^63), got {value}")
-    return value
-
-
-def _finite(
-    name: str, value: object, *, low: float | None = None, high: float | None = None
-) -> float:
-    """``value`` as a finite float, strictly inside (low, high) when they are given."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{name} must be a number, got {value!r}") from None
-    if isinstance(value, (bool, str)) or not math.isfinite(number):
-        raise InvalidArgumentError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and number <= low) or (high is not None and number >= high):
-        bounds = f"({low if low is not None else '-inf'}, {high if high is not None else 'inf'})"
-        raise InvalidArgumentError(f"{name} must be in {bounds}, got {number}")
-    return number
 
 
 @dataclass
@@ -181,7 +132,7 @@ def dropout_masks(
         InvalidArgumentError: ``n_passes``, ``p`` or ``seed`` out of range (see
             :meth:`SerfiqSettings.resolved`).
     """
-    p = _finite("dropout_p", p, low=0.0, high=1.0)
+    p = finite("dropout_p", p, low=0.0, high=1.0)
     n_passes, seed = check_passes(n_passes), check_seed(seed)
     return _device_masks(n_passes, int(dim), p, seed, str(torch.device(device)))
 
