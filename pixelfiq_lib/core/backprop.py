@@ -277,6 +277,8 @@ def calibrate_model(
         n_passes, seed: SER-FIQ settings.
     Returns:
         ``{"alpha": ..., "r": ..., "plq_a": ...}``.
+    Raises:
+        InvalidImageError, InvalidArgumentError: as :func:`pixel_quality_map`.
     Taught in: 06_bring_your_own_model.ipynb
     """
     from .quality import fit_scaling, serfiq_quality

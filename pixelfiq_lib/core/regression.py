@@ -114,6 +114,8 @@ def build_quality_regression(
         on_degenerate: see :meth:`QualityNode.fit`.
     Returns:
         The :class:`QualityRegressionModel` M_Q(I).
+    Raises:
+        QualityNodeError: an embedding's component sum is ~0 (``on_degenerate="raise"``).
     Taught in: 02_regression_construction.ipynb
     """
     with torch.inference_mode():
