@@ -4,6 +4,7 @@ traceback: only exit 0, 1 or 2."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,17 @@ NUMBERS = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["", " ", "1e3", "0x10", "2/0", "0/0", "-", "nan", "mps", "cuda:9"]),
 )
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """``main`` sets up logging on the (captured) stderr: undo it for the next tests."""
+    root = logging.getLogger()
+    saved = (root.level, root.handlers[:])
+    yield
+    root.handlers[:] = saved[1]
+    root.setLevel(saved[0])
+    logging.captureWarnings(False)
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
