@@ -434,3 +434,23 @@ def test_registry_and_memoised_loading(sface: base.FRModel) -> None:
     assert sface.alpha == registry.MODELS["sface"].alpha and sface.r == registry.MODELS["sface"].r
     with pytest.raises(ModelError, match="from_onnx"):
         registry.load_model("arcface-r100")
+
+
+def test_mobilefacenet_conversion_has_the_fixed_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """Two fresh conversions of the verified .tflite give the cache digest fixed in the
+    code (tflite2onnx orders initializers at random; the cache is canonicalised)."""
+    if not registry.MODELS["mobilefacenet"].is_ready():
+        pytest.skip("MobileFaceNet is not fetched on this machine")
+    tflite = mfn.mobilefacenet_tflite()
+    monkeypatch.setenv("PIXELFIQ_HOME", str(tmp_path))
+    digests = []
+    for _ in range(2):
+        with caplog.at_level(logging.WARNING, logger="pixelfiq_lib.models"):
+            mfn._mobilefacenet_onnx(tflite)
+        assert "not cached" not in caplog.text
+        (cached,) = (tmp_path / "models").glob("mobilefacenet-*.onnx")
+        digests.append(file_digest(cached))
+        cached.unlink()
+    assert digests == [mfn.MFN_CACHE_SHA256] * 2
