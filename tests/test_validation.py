@@ -98,3 +98,15 @@ def test_get_device_refuses_devices_that_do_not_exist(device: str) -> None:
 def test_load_model_on_missing_gpu_raises_a_library_error() -> None:
     with pytest.raises((InvalidArgumentError, ModelError), match="no CUDA GPU"):
         load_model("sface", device="cuda")
+
+
+def test_other_public_functions_refuse_bad_choices_and_numbers(tiny_model) -> None:
+    from pixelfiq_lib import build_quality_regression, extract_faces, scale_quality
+    from pixelfiq_lib.data import sample_image_paths
+
+    with pytest.raises(InvalidArgumentError):
+        extract_faces(sample_image_paths()["t1"], min_face_size=math.nan)
+    with pytest.raises(InvalidArgumentError):
+        build_quality_regression(tiny_model, FACES.double(), torch.ones(1), on_degenerate="x")
+    with pytest.raises(InvalidArgumentError):
+        scale_quality(0.8, math.nan, 0.88)

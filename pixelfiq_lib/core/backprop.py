@@ -117,14 +117,6 @@ def resolve_a(model: FRModel, a: float | str | None) -> float:
     return positive("a", a)
 
 
-def _check_degenerate(on_degenerate: object) -> str:
-    if on_degenerate not in ("raise", "clamp"):
-        raise InvalidArgumentError(
-            f"on_degenerate must be 'raise' or 'clamp', got {on_degenerate!r}"
-        )
-    return on_degenerate
-
-
 def pixel_quality_map(
     model: FRModel,
     images: torch.Tensor,
@@ -169,7 +161,6 @@ def pixel_quality_map(
     images = check_images(images, model)
     settings = SerfiqSettings(n_passes, dropout_p, alpha, r, seed).resolved(model)
     a, b = resolve_a(model, a), positive("b", b)
-    on_degenerate = _check_degenerate(on_degenerate)
     size = chunk_size_for(images.device, chunk_size)
     parts = [_plq_chunk(model, chunk, settings, on_degenerate) for chunk in images.split(size)]
     grads = torch.cat([g for g, _, _ in parts])

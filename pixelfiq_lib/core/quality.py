@@ -111,7 +111,12 @@ class QualityResult:
 
 
 def scale_quality(q_raw: torch.Tensor | float, alpha: float, r: float) -> torch.Tensor:
-    """Q̂ = f(Q) = 1 / (1 + exp(-alpha (Q - r)))  (method-spec §2.3)."""
+    """Q̂ = f(Q) = 1 / (1 + exp(-alpha (Q - r)))  (method-spec §2.3).
+
+    Raises:
+        InvalidArgumentError: ``alpha`` or ``r`` is not a finite number.
+    """
+    alpha, r = finite("alpha", alpha), finite("r", r)
     return torch.sigmoid(alpha * (torch.as_tensor(q_raw) - r))
 
 
