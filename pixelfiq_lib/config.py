@@ -65,25 +65,43 @@ def paper_dir() -> Path | None:
     return path if path is not None and path.is_dir() else None
 
 
-def get_device(prefer: str | None = None) -> torch.device:
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
     """Choose the compute device; the only function that looks at CUDA.
 
     Args:
         prefer: ``None`` or ``"auto"`` (CUDA when available, else CPU), or an explicit
-            device string such as ``"cpu"`` or ``"cuda:0"``. ``PIXELFIQ_DEVICE``
+            device such as ``"cpu"``, ``"cuda"`` or ``"cuda:0"``. ``PIXELFIQ_DEVICE``
             overrides ``None``/``"auto"``.
     Returns:
         A ``torch.device``.
     Raises:
-        ValueError: a CUDA device was asked for but none is available.
+        InvalidArgumentError: not a device name torch knows, a device type pixelfiq does
+            not run on (only ``cpu`` and ``cuda``: not ``mps``, ``meta`` ...), a CUDA
+            device while torch sees no GPU, or a GPU index that does not exist. (Also a
+            ``ValueError``.)
     """
+    from .errors import InvalidArgumentError
+
     choice = prefer if prefer not in (None, "auto") else os.environ.get("PIXELFIQ_DEVICE", "auto")
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(choice)
+    try:
+        dev = torch.device(choice)
+    except (RuntimeError, TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"unknown device {choice!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
+        ) from None
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidArgumentError(
+            f"device {choice!r} is not supported: pixelfiq runs on 'cpu' or 'cuda' ('auto')"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise InvalidArgumentError(
             f"device {choice!r} was asked for, but torch sees no CUDA GPU; use 'cpu' or 'auto'"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InvalidArgumentError(
+            f"device {choice!r} does not exist: torch sees {torch.cuda.device_count()} GPU(s)"
         )
     return dev
 

@@ -21,7 +21,7 @@ from matplotlib import pyplot as plt
 
 from . import data, viz
 from .core.backprop import PLQResult, pixel_quality_map
-from .errors import ImageLoadError, NoFaceError, PixelfiqError
+from .errors import ImageLoadError, InvalidArgumentError, NoFaceError, PixelfiqError
 from .evaluation import perturbations
 from .models.base import FRModel
 
@@ -32,7 +32,7 @@ MAX_OCCLUDER, MAX_NOISE, MAX_BLUR = 60, 60.0, 6.0
 def _face_array(face) -> np.ndarray:
     img = face.image if isinstance(face, data.AlignedFace) else np.asarray(face)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise PixelfiqError(
+        raise InvalidArgumentError(
             f"face must be an (H, W, 3) uint8 RGB array, got {img.shape} {img.dtype}"
         )
     return img
@@ -61,7 +61,7 @@ def apply_edits(
     Returns:
         A new (H, W, 3) uint8 RGB array.
     Raises:
-        PixelfiqError: wrong face array, negative blur/noise/size.
+        InvalidArgumentError: wrong face array, negative blur/noise/size.
     Example:
         >>> edited = apply_edits(face, occluder=(56, 52, 30), blur=1.5)
 
@@ -69,12 +69,12 @@ def apply_edits(
     """
     img = _face_array(face)
     if blur < 0 or noise < 0:
-        raise PixelfiqError(f"blur and noise must be >= 0, got blur={blur}, noise={noise}")
+        raise InvalidArgumentError(f"blur and noise must be >= 0, got blur={blur}, noise={noise}")
     img = perturbations.add_noise(perturbations.blur(img, blur), noise, np.random.default_rng(seed))
     if occluder is not None:
         x, y, size = (int(v) for v in occluder)
         if size < 0:
-            raise PixelfiqError(f"occluder size must be >= 0, got {size}")
+            raise InvalidArgumentError(f"occluder size must be >= 0, got {size}")
         img = perturbations.fill_box(img, perturbations.centred_box(x, y, size), 0)
     return img
 

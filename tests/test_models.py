@@ -27,9 +27,10 @@ from torch import nn
 
 from pixelfiq_lib.data import ARCFACE_TEMPLATE
 from pixelfiq_lib.errors import ModelError
-from pixelfiq_lib.models import base, custom, onnx_graph, registry
+from pixelfiq_lib.models import base, cache, custom, onnx_graph, registry
 from pixelfiq_lib.models import mobilefacenet as mfn
 from pixelfiq_lib.models import sface as sface_net
+from pixelfiq_lib.models.cache import file_digest
 
 # YuNet landmarks (x, y) of three people in insightface/data/images/t1.jpg, ArcFace order.
 T1_LANDMARKS = [
@@ -178,15 +179,43 @@ def test_damaged_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PIXELFIQ_HOME", str(tmp_path))
     first = sface_net.sface_onnx()
     (cached,) = (tmp_path / "models").glob(f"sface-{sface_net.SFACE_SHA256[:16]}*.onnx")
-    assert cached.is_file() and cached.with_name(cached.name + ".sha256").is_file()
+    assert file_digest(cached) == sface_net.SFACE_CACHE_SHA256  # the digest fixed in the code
     cached.write_bytes(cached.read_bytes()[:5000])
     with caplog.at_level(logging.WARNING, logger="pixelfiq_lib.models"):
         again = sface_net.sface_onnx()
-    assert "damaged" in caplog.text
+    assert "damaged" in caplog.text and str(cached) in caplog.text
     assert again.SerializeToString() == first.SerializeToString()
     assert [i.name for i in again.graph.input] == ["data"]
     assert again.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     assert not any(n.op_type == "DequantizeLinear" for n in again.graph.node)
+
+
+def test_tampered_cache_with_rewritten_checksum_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 14.4: negating SFace's largest weight in the cache and rewriting a
+    ``.sha256`` beside it must not change the model: the digest is fixed in the code."""
+    import hashlib
+
+    from pixelfiq_lib.cli.main import main as cli_main
+
+    monkeypatch.setenv("PIXELFIQ_HOME", str(tmp_path))
+    first = sface_net.sface_onnx()
+    (cached,) = (tmp_path / "models").glob("sface-*.onnx")
+    tampered = onnx.load(str(cached))
+    big = max(tampered.graph.initializer, key=lambda t: len(t.raw_data) or len(t.float_data))
+    arr = numpy_helper.to_array(big)
+    big.CopyFrom(numpy_helper.from_array(-arr, big.name))
+    data = tampered.SerializeToString()
+    cached.write_bytes(data)
+    cached.with_name(cached.name + ".sha256").write_text(hashlib.sha256(data).hexdigest())
+    assert sface_net.SFACE.cache_state() == "damaged"
+    assert cli_main(["models"]) == 0
+    assert "sface  [damaged" in capsys.readouterr().out
+    again = sface_net.sface_onnx()  # `main` routed the logs to stderr
+    assert str(cached) in capsys.readouterr().err
+    assert cache.canonical_bytes(again) == cache.canonical_bytes(first)
+    assert sface_net.SFACE.cache_state() == "ok"
 
 
 def test_blockwise_dequantisation_matches_onnxruntime() -> None:
@@ -405,3 +434,23 @@ def test_registry_and_memoised_loading(sface: base.FRModel) -> None:
     assert sface.alpha == registry.MODELS["sface"].alpha and sface.r == registry.MODELS["sface"].r
     with pytest.raises(ModelError, match="from_onnx"):
         registry.load_model("arcface-r100")
+
+
+def test_mobilefacenet_conversion_has_the_fixed_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """Two fresh conversions of the verified .tflite give the cache digest fixed in the
+    code (tflite2onnx orders initializers at random; the cache is canonicalised)."""
+    if not registry.MODELS["mobilefacenet"].is_ready():
+        pytest.skip("MobileFaceNet is not fetched on this machine")
+    tflite = mfn.mobilefacenet_tflite()
+    monkeypatch.setenv("PIXELFIQ_HOME", str(tmp_path))
+    digests = []
+    for _ in range(2):
+        with caplog.at_level(logging.WARNING, logger="pixelfiq_lib.models"):
+            mfn._mobilefacenet_onnx(tflite)
+        assert "not cached" not in caplog.text
+        (cached,) = (tmp_path / "models").glob("mobilefacenet-*.onnx")
+        digests.append(file_digest(cached))
+        cached.unlink()
+    assert digests == [mfn.MFN_CACHE_SHA256] * 2

@@ -372,25 +372,41 @@ def ready_models() -> list[str]:
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``pixelfiq bench`` options to ``parser``."""
+    from . import argtypes
+
     d = BenchSettings()
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     parser.add_argument(
         "--models", nargs="+", default=None, help="networks (default: every installed one)"
     )
-    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32], help="batch sizes")
-    parser.add_argument("--passes", type=int, default=d.n_passes, help="SER-FIQ passes T")
-    parser.add_argument("--repeats", type=int, default=d.repeats, help="timed calls (median kept)")
+    parser.add_argument(
+        "--batches", nargs="+", type=argtypes.positive, default=[1, 8, 32], help="batch sizes"
+    )
+    parser.add_argument(
+        "--passes", type=argtypes.passes, default=d.n_passes, help="SER-FIQ passes T"
+    )
+    parser.add_argument(
+        "--repeats", type=argtypes.positive, default=d.repeats, help="timed calls (median kept)"
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument(
-        "--chunk-size", type=int, default=None, help="faces per pass (default: PLQ's)"
-    )
-    parser.add_argument("--few", type=int, default=d.few, help="images for naive_plq, captum_*")
-    parser.add_argument(
-        "--few-repeats", type=int, default=d.few_repeats, help="timed rounds for those"
+        "--chunk-size", type=argtypes.positive, default=None, help="faces per pass (default: PLQ's)"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+        "--few", type=argtypes.positive, default=d.few, help="images for naive_plq, captum_*"
+    )
+    parser.add_argument(
+        "--few-repeats",
+        type=argtypes.positive,
+        default=d.few_repeats,
+        help="timed rounds for those",
+    )
+    parser.add_argument(
+        "--threads",
+        type=argtypes.positive,
+        default=None,
+        help="torch CPU threads (default: torch's)",
     )
     return parser
 

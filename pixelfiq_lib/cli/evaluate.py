@@ -266,6 +266,8 @@ FAST_DEFAULTS = {"passes": 20, "copies": 1, "paper_faces": 3, "faith_faces": 2, 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pixelfiq evaluate`` (the ``pixelfiq`` command dispatches here)."""
+    from . import argtypes
+
     add = parser.add_argument
     add(
         "--data",
@@ -284,7 +286,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--seed",
-        type=int,
+        type=argtypes.seed,
         default=0,
         metavar="S",
         help="seeds pairs, degradations, squares, dropout masks (default 0)",
@@ -297,14 +299,14 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--passes",
-        type=int,
+        type=argtypes.passes,
         default=None,
         metavar="T",
         help=f"SER-FIQ passes T (default {DEFAULTS['passes']}, fast {FAST_DEFAULTS['passes']})",
     )
     add(
         "--copies",
-        type=int,
+        type=argtypes.non_negative,
         default=None,
         metavar="K",
         help="degraded probe copies per image "
@@ -312,14 +314,14 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--max-pairs",
-        type=int,
+        type=argtypes.positive,
         default=200_000,
         metavar="N",
         help="cap on comparisons; a seeded sample above it (default 200000)",
     )
     add(
         "--paper-faces",
-        type=int,
+        type=argtypes.positive,
         default=None,
         metavar="N",
         help="faces for the paper's "
@@ -327,7 +329,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--faith-faces",
-        type=int,
+        type=argtypes.positive,
         default=None,
         metavar="N",
         help="faces for deletion/insertion "
@@ -336,7 +338,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--faith-steps",
-        type=int,
+        type=argtypes.positive,
         default=None,
         metavar="S",
         help="deletion/insertion steps "

@@ -26,10 +26,14 @@ COLUMNS = (
     "quality_se",
     "n_faces",
     "quality_100",
+    "not_a_face",
 )
 STATUSES = ("ok", "no_face", "unreadable", "too_small", "skipped", "error")
-#: File written into every ``explain --out`` folder; folders holding it are not inputs.
+#: File written into every ``explain --out`` folder; folders holding it are not inputs
+#: (unless they also hold images pixelfiq did not write: see :func:`foreign_images`).
 OUTPUT_MARKER = ".pixelfiq-output"
+#: Names of the images pixelfiq writes: ``<stem>-<8 hex>_<face>.png`` and the demo's overview.
+PIXELFIQ_IMAGE = re.compile(r"(?:[A-Za-z0-9._-]*-[0-9a-f]{8}_\d+|overview)\.png")
 #: Longest file-name stem kept before the hash (characters).
 MAX_STEM = 60
 #: Size in inches of the per-face figure (the size ``viz.plot_explanation`` uses).
@@ -107,6 +111,7 @@ class _Walker:
     def __init__(self, excluded: set[str]) -> None:
         self.excluded = excluded
         self.visited: set[str] = set()
+        self.warned: set[str] = set()
         self.n_ignored, self.example = 0, ""
 
     def expand(self, arg: str) -> Iterator[tuple[str, str | None]]:
@@ -114,11 +119,15 @@ class _Walker:
         if os.path.lexists(arg) and not os.path.isdir(arg):
             yield arg, None
         elif os.path.isdir(arg):
+            found = False
             for path, reason in self.walk(arg):
                 if reason or is_image_name(path):
+                    found = True
                     yield path, reason
                 else:
                     self._ignore(path)
+            if not found and is_image_name(arg.rstrip(os.sep)):  # a folder named x.jpg
+                yield arg, "a folder named like an image, holding no image files"
         elif glob.has_magic(arg):
             yield from self.glob(arg)
 
@@ -128,7 +137,9 @@ class _Walker:
             for path in sorted(glob.glob(pattern)):
                 if os.path.isdir(path):
                     yield from self.expand(path)
-                elif not self._is_output(os.path.dirname(path) or "."):
+                elif not self._is_output(os.path.dirname(path) or ".") and not (
+                    self._written_here(path)
+                ):
                     yield path, None
             return
         parts = pattern.split(os.sep)
@@ -149,7 +160,8 @@ class _Walker:
             if path is None:
                 stack.pop()
             elif not os.path.isdir(path):
-                yield path, None
+                if not self._written_here(path):
+                    yield path, None
             elif self._enter(path):
                 entries, reason = _list_dir(path)
                 if reason:
@@ -167,7 +179,32 @@ class _Walker:
         return True
 
     def _is_output(self, folder: str) -> bool:
-        return os.path.realpath(folder) in self.excluded or os.path.exists(
+        """The run's own output, or a marked folder holding only what pixelfiq wrote.
+
+        A marked folder that also holds other images is read (without the images
+        pixelfiq wrote), with a warning: the marker must never hide a user's photos.
+        """
+        real = os.path.realpath(folder)
+        if real in self.excluded:
+            return True
+        if not os.path.exists(os.path.join(folder, OUTPUT_MARKER)):
+            return False
+        foreign = foreign_images(folder)
+        if foreign and real not in self.warned:
+            self.warned.add(real)
+            log.warning(
+                "%s holds a pixelfiq output marker but also %d image(s) pixelfiq did not "
+                "write (e.g. %s); reading those",
+                display_path(folder),
+                len(foreign),
+                display_path(foreign[0]),
+            )
+        return not foreign
+
+    def _written_here(self, path: str) -> bool:
+        """An image pixelfiq wrote, inside a marked output folder."""
+        folder = os.path.dirname(path) or "."
+        return bool(PIXELFIQ_IMAGE.fullmatch(os.path.basename(path))) and os.path.exists(
             os.path.join(folder, OUTPUT_MARKER)
         )
 
@@ -183,6 +220,19 @@ class _Walker:
                 self.n_ignored,
                 display_path(self.example),
             )
+
+
+def foreign_images(folder: str | os.PathLike) -> list[str]:
+    """Image files directly in ``folder`` whose names pixelfiq does not write (sorted)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [
+        n
+        for n in names
+        if is_image_name(n) and not n.startswith(".") and not PIXELFIQ_IMAGE.fullmatch(n)
+    ]
 
 
 def _list_dir(folder: str) -> tuple[list[str], str | None]:

@@ -6,6 +6,7 @@ Subcommands::
     pixelfiq quality INPUT... [--out FILE.csv]   qualities only (CSV to stdout without --out)
     pixelfiq quality --calibrate DIR [--out FILE.json]   fit quality_100 to DIR's faces;
                                           explain/quality --settings FILE.json apply it
+    pixelfiq merge SHARD... [--out FILE]  join the tables of --shard runs into one
     pixelfiq models [fetch NAME]          list the networks / make one available offline
     pixelfiq demo [--out DIR]             explain insightface's sample photos
     pixelfiq evaluate ... / bench ...     provided by pixelfiq_lib.cli.evaluate / .bench
@@ -20,9 +21,16 @@ printed even with ``--quiet``.
 
 Exit status: 0 every input processed OK; 1 some inputs failed (the results are still
 written; see the ``status`` and ``error`` columns) or a command failed; 2 bad
-arguments (unknown option, INPUT that does not exist, nothing to process, bad
-``--shard``, unknown or missing model, ``--resume`` with other settings); 130
-interrupted. No traceback is shown unless ``--debug`` is given.
+arguments, refused before anything is written (unknown option, a number out of range:
+``--passes`` in [2, 1000], ``--seed`` in [0, 2^63), sizes >= 1; a device that does
+not exist here; INPUT that does not exist, nothing to process, bad ``--shard``, unknown
+or missing model, ``--resume`` with other settings, ``--out`` empty or equal to or
+above an INPUT folder, another run writing the same table (the lock of
+:mod:`.lock`), shards that do not ``merge``); 130 interrupted. No traceback is shown
+unless ``--debug`` is given.
+
+Rules of the output folder, the lock, shards and ``merge``, ``--resume`` and the CSV
+escaping: README.md, "The command line".
 
 Taught in: README.md (command-line use)
 """
@@ -55,20 +63,6 @@ class UsageError(Exception):
 
 
 # -------------------------------------------------------------------------- arguments
-def _int_at_least(low: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
 def _shard(text: str) -> tuple[int, int]:
     from ..errors import InvalidArgumentError
     from .inputs import parse_shard
@@ -81,7 +75,9 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _common_parents() -> dict[str, argparse.ArgumentParser]:
     """Option groups shared by several subcommands."""
+    from ..core.constants import MAX_PASSES
     from ..data import MIN_FACE_SIZE
+    from . import argtypes
 
     logs = argparse.ArgumentParser(add_help=False)
     logs.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
@@ -90,21 +86,21 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
     model.add_argument("--model", default="sface", help="network (see `pixelfiq models`)")
     model.add_argument(
         "--passes",
-        type=_int_at_least(2),
+        type=argtypes.passes,
         default=100,
         metavar="T",
-        help="stochastic dropout passes T (default 100, the paper's)",
+        help=f"stochastic dropout passes T, 2 to {MAX_PASSES} (default 100, the paper's)",
     )
     model.add_argument(
         "--seed",
-        type=_int_at_least(0),
+        type=argtypes.seed,
         default=0,
         metavar="S",
-        help="seed of the dropout masks: same seed, same numbers (default 0)",
+        help="seed of the dropout masks, 0 to 2^63-1: same seed, same numbers (default 0)",
     )
     model.add_argument(
         "--batch-size",
-        type=_int_at_least(1),
+        type=argtypes.positive,
         default=None,
         metavar="B",
         help="faces per model call (default 8 on CPU, 32 on GPU)",
@@ -132,7 +128,7 @@ def _common_parents() -> dict[str, argparse.ArgumentParser]:
     )
     inputs.add_argument(
         "--min-face-size",
-        type=_int_at_least(0),
+        type=argtypes.non_negative,
         default=MIN_FACE_SIZE,
         metavar="PX",
         help=f"faces with a narrower box are too_small (default {MIN_FACE_SIZE:g})",
@@ -214,6 +210,24 @@ def build_parser(
         shard=None,
     )
     _add_models_parser(sub, parents["logs"])
+    p = sub.add_parser(
+        "merge",
+        parents=[parents["logs"]],
+        help="join the shard tables of one run (results-shardIofN.csv) into one table",
+    )
+    p.add_argument(
+        "shards",
+        nargs="+",
+        metavar="SHARD",
+        help="shard tables *-shardIofN.csv, or the folder holding them",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE.csv",
+        help="merged table (default: the shard name without -shardIofN)",
+    )
+    p.set_defaults(func=cmd_merge)
     for name, (_, text) in PLUGINS.items():
         p = sub.add_parser(name, help=text, add_help=plugin_name == name)
         if name == plugin_name and plugin is not None:
@@ -264,15 +278,24 @@ def _version() -> str:
 # --------------------------------------------------------------------------- commands
 def cmd_explain(args: argparse.Namespace) -> int:
     """``pixelfiq explain``: maps, figures and the results table in ``--out``."""
+    _check_run_args(args)
+    _check_out_folder(args.out, args.inputs)
     out = _output_folder(args.out)
-    name = "results.csv" if args.shard is None else "results-shard{}of{}.csv".format(*args.shard)
     items = _inputs(args, exclude=[out])
-    return _run(items, args, out / name, maps_dir=out)
+    return _run(items, args, shard_path(out / "results.csv", args.shard), maps_dir=out)
+
+
+def shard_path(csv_path: Path, shard: tuple[int, int] | None) -> Path:
+    """The table of shard ``i/n``: ``results.csv`` -> ``results-shardIofN.csv``."""
+    if shard is None:
+        return csv_path
+    return csv_path.with_name("{}-shard{}of{}{}".format(csv_path.stem, *shard, csv_path.suffix))
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
     """``pixelfiq quality``: the results table only (no maps), to a file or stdout;
     with ``--calibrate DIR`` the quality_100 settings file of DIR's faces."""
+    _check_run_args(args)
     if args.calibrate is not None:
         return _calibrate(args)
     if not args.inputs:
@@ -280,6 +303,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
     if args.out is None:
         if args.resume:
             raise UsageError("--resume needs --out FILE.csv")
+        if sys.stdout is None or sys.stdout.closed:
+            raise UsageError("stdout is closed; give --out FILE.csv")
         items = _inputs(args)
         with tempfile.TemporaryDirectory(prefix="pixelfiq-") as tmp:
             csv_path = Path(tmp) / "results.csv"
@@ -287,9 +312,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
             sys.stdout.write(csv_path.read_text(encoding="utf-8"))
             sys.stdout.flush()
             return code
-    csv_path = Path(args.out)
-    if csv_path.is_dir():
+    if not args.out.strip():
+        raise UsageError("--out is empty (an unset shell variable?); give a .csv file name")
+    csv_path = shard_path(Path(args.out), args.shard)
+    if csv_path.is_dir() or Path(args.out).is_dir():
         raise UsageError(f"--out {args.out!r} is a folder; give a .csv file name")
+    _check_table_file(csv_path)
     return _run(_inputs(args, exclude=[]), args, csv_path, maps_dir=None)
 
 
@@ -349,9 +377,42 @@ def _quality_100_settings(args: argparse.Namespace) -> object | None:
     return mapping
 
 
+def _check_table_file(csv_path: Path) -> None:
+    """Refuse to overwrite an existing file that is not a pixelfiq results table."""
+    from ..errors import InvalidArgumentError
+    from .table import read_results
+
+    if csv_path.exists():
+        try:
+            read_results(csv_path)
+        except (InvalidArgumentError, OSError) as exc:
+            raise UsageError(
+                f"--out {str(csv_path)!r} exists and is not a pixelfiq results table; "
+                "refusing to overwrite it (remove it or give another name)"
+            ) from exc
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """``pixelfiq merge``: the shard tables of one run, checked and joined in input order."""
+    from .lock import output_lock
+    from .merge import SHARD_NAME, merge_shards, shard_tables
+
+    paths = shard_tables(args.shards)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        _check_table_file(out)
+    match = SHARD_NAME.fullmatch(paths[0].name)
+    target = out or paths[0].with_name(f"{match['stem']}.csv" if match else "results.csv")
+    with output_lock(target):
+        path, rows = merge_shards(paths, out)
+    _say(f"{len(rows)} rows from {len(paths)} shards merged into {path}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``pixelfiq demo``: explain insightface's sample photos (6 faces in a group photo,
     one aligned crop) with the default model."""
+    _check_run_args(args)
     from ..data import sample_image_paths
     from .inputs import InputItem, display_path
 
@@ -414,7 +475,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         _say(f"{args.name} is ready offline: {path}")
         return EXIT_OK
     for info in models.list_models():
-        ready = "ready offline" if info["ready"] else f"not here: {_fix_hint(info['fetch_hint'])}"
+        if not info["ready"]:
+            ready = f"not here: {_fix_hint(info['fetch_hint'])}"
+        elif info["cache"] == "damaged":
+            ready = "damaged: its converted cache fails the fixed digest; rebuilt at next use"
+        else:
+            ready = "ready offline"
         print(
             f"{info['name']}  [{ready}]\n    {info['description']}\n"
             f"    weights licence: {info['licence']}\n    source: {info['source']}"
@@ -443,14 +509,49 @@ def _model_details(info) -> str:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _check_out_folder(path: str, inputs: list[str]) -> None:
+    """Refuse an empty ``--out``, one that is an input folder, or one holding an input.
+
+    The output folder gets a marker that makes later runs skip it; in those cases the
+    marker would hide the user's photos from every later run.
+
+    Raises:
+        UsageError: ``--out`` is empty, equal to an INPUT folder, or a folder above one.
+    """
+    if not path.strip():
+        raise UsageError("--out is empty (an unset shell variable?); give an output folder")
+    out = os.path.realpath(path)
+    for arg in inputs:
+        if not os.path.isdir(arg):
+            continue
+        folder = os.path.realpath(arg)
+        if folder == out or folder.startswith(out.rstrip(os.sep) + os.sep):
+            raise UsageError(
+                f"--out {path!r} is the input folder {arg!r} or holds it; give an output "
+                f"folder outside the inputs (e.g. --out {arg.rstrip(os.sep)}-pixelfiq)"
+            )
+
+
 def _output_folder(path: str) -> Path:
-    """Create the output folder and mark it, so that no run reads it as input."""
-    from .inputs import OUTPUT_MARKER
+    """Create the output folder and mark it, so that no run reads it as input.
+
+    The marker is written only into a folder this run creates, an empty one, or one
+    that already holds pixelfiq output; an existing folder holding images pixelfiq did
+    not write is refused (exit 2): marking it would hide them from later runs.
+    """
+    from .inputs import OUTPUT_MARKER, foreign_images
 
     out = Path(path)
     try:
-        out.mkdir(parents=True, exist_ok=True)
         marker = out / OUTPUT_MARKER
+        if out.is_dir() and not marker.exists():
+            foreign = foreign_images(out)
+            if foreign:
+                raise UsageError(
+                    f"--out {path!r} already holds images pixelfiq did not write (e.g. "
+                    f"{foreign[0]}); give a new or empty output folder"
+                )
+        out.mkdir(parents=True, exist_ok=True)
         if not marker.exists():
             marker.write_text("pixelfiq output folder: never read as input by pixelfiq\n")
     except OSError as exc:
@@ -479,12 +580,9 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
     from ..models import load_model
     from . import pipeline as batch
     from .inputs import select_shard
+    from .lock import output_lock
 
-    try:
-        device = get_device(args.device)
-    except (ValueError, RuntimeError) as exc:
-        raise UsageError(f"--device: {exc}") from exc
-    _check_model(args.model)
+    device = get_device(args.device)  # checked by _check_run_args
     opts = batch.BatchOptions(
         csv_path=csv_path,
         maps_dir=maps_dir,
@@ -498,14 +596,31 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         progress=not args.quiet and sys.stderr.isatty(),
         quality_100=_quality_100_settings(args),
     )
-    rows = batch.run_batch(
-        select_shard(items, args.shard), lambda: load_model(args.model, device=device), opts
-    )
+    with output_lock(csv_path):
+        rows = batch.run_batch(
+            select_shard(items, args.shard), lambda: load_model(args.model, device=device), opts
+        )
     text, all_ok = batch.summarise(rows)
     _say(text)
-    where = f"results in {csv_path}" if args.out else "results written to stdout"
+    where = f"results in {csv_path}" if args.out is not None else "results written to stdout"
     _say(where + (f"; maps <name>-<hash>_<face>.npy/.png in {maps_dir}" if maps_dir else ""))
     return EXIT_OK if all_ok else EXIT_FAILED
+
+
+def _check_run_args(args: argparse.Namespace) -> None:
+    """Refuse a bad ``--device`` or ``--model`` before anything is created or written.
+
+    Raises:
+        UsageError: a device that does not exist here, or an unknown/missing model.
+    """
+    from ..config import get_device
+    from ..errors import InvalidArgumentError
+
+    try:
+        get_device(args.device)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"--device: {exc}") from exc
+    _check_model(args.model)
 
 
 def _check_model(name: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,6 +30,33 @@ def _cell(value: object) -> str:
     return f"{value:.6f}" if isinstance(value, float) else str(value)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(text: str) -> str:
+    """A cell safe for spreadsheets: text starting with ``= + - @`` (or tab, CR) gets a
+    leading ``'``, as OWASP recommends; so does text starting with ``'``, which keeps the
+    escaping reversible (:func:`unescape_cell`). Plain numbers (``-0.5``) are left alone.
+    """
+    if text.startswith("'") or (text.startswith(FORMULA_STARTS) and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def unescape_cell(text: str) -> str:
+    """The cell as written before :func:`escape_cell`."""
+    return text[1:] if text.startswith("'") else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text
+
+
 def failure(exc: BaseException) -> tuple[str, str]:
     """``(status, reason)`` of an exception: a library error's ``.status``, else ``error``."""
     if isinstance(exc, PixelfiqError) and exc.status in STATUSES:
@@ -39,14 +67,15 @@ def failure(exc: BaseException) -> tuple[str, str]:
 
 
 def read_results(path: str | os.PathLike) -> list[list[str]]:
-    """Rows of a results CSV (header checked); an unfinished last line is ignored.
+    """Rows of a results CSV (header checked, cells unescaped); an unfinished last line
+    is ignored.
 
     Raises:
         InvalidArgumentError: the file is not a pixelfiq results table.
     """
     text = Path(path).read_bytes().decode("utf-8", "backslashreplace")
     text = text[: text.rfind("\n") + 1]
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = [[unescape_cell(c) for c in r] for r in csv.reader(io.StringIO(text))]
     if not rows or tuple(rows[0]) != COLUMNS:
         raise InvalidArgumentError(
             f"{display_path(path)} is not a pixelfiq results table (header {rows[:1]}); "
@@ -58,7 +87,10 @@ def read_results(path: str | os.PathLike) -> list[list[str]]:
 def finished_rows(rows: Sequence[list[str]], maps_dir: Path | None) -> list[list[str]]:
     """The rows of inputs that were finished: one failure row, or every face's row.
 
-    With ``maps_dir`` an ``ok`` row also needs its ``.npy`` and ``.png`` there.
+    An input with an ``error`` row (a transient failure) is not finished: ``--resume``
+    does it again. Final statuses (``ok``, ``no_face``, ``unreadable``, ``too_small``,
+    ``skipped``) are kept. With ``maps_dir`` an ``ok`` row also needs its ``.npy`` and
+    ``.png`` there.
     """
     groups: dict[str, list[list[str]]] = {}
     for row in rows:
@@ -68,6 +100,8 @@ def finished_rows(rows: Sequence[list[str]], maps_dir: Path | None) -> list[list
 
 def _finished(group: list[list[str]], maps_dir: Path | None) -> bool:
     recs = [dict(zip(COLUMNS, r)) for r in group]
+    if any(r["status"] == "error" for r in recs):
+        return False  # transient (a full disk, a failing device): retried by --resume
     if len(recs) == 1 and recs[0]["face"] == "":
         return True
     n = recs[0]["n_faces"]
@@ -87,8 +121,9 @@ def _maps_exist(folder: Path, map_file: str) -> bool:
 
 
 def _csv_bytes(rows: Iterable[Sequence[str]]) -> bytes:
+    """CSV text of ``rows``, every cell through :func:`escape_cell`."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows([escape_cell(c) for c in r] for r in rows)
     return buf.getvalue().encode("utf-8", "backslashreplace")
 
 
@@ -129,3 +164,56 @@ class ResultsTable:
         rows.sort(key=lambda r: (self.order.get(r[0], last), int(r[1]) if r[1].isdigit() else -1))
         atomic_write(self.path, lambda fh: fh.write(_csv_bytes([COLUMNS, *rows])))
         return rows
+
+
+# ----------------------------------------------------------------- resume: input identity
+def input_key(path: str) -> str:
+    """What identifies an input across runs: its resolved path, size and mtime.
+
+    So a resume from another working directory, or with absolute instead of relative
+    paths, finds the same inputs; a file changed since is done again.
+    """
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{real}||"
+    return f"{real}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def inputs_path(csv_path: Path) -> Path:
+    """Where a table's input identities are kept: ``results.csv`` -> ``results.inputs.json``."""
+    return csv_path.with_name(f"{csv_path.stem}.inputs.json")
+
+
+def read_input_keys(csv_path: Path) -> dict[str, str]:
+    """``source -> input_key`` of an earlier run (empty when absent or unreadable)."""
+    try:
+        data = json.loads(inputs_path(csv_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def match_resumed(
+    rows: Sequence[list[str]], before: dict[str, str], now: dict[str, str]
+) -> list[list[str]]:
+    """Kept rows with their ``source`` renamed to this run's name of the same input.
+
+    Args:
+        rows: finished rows of the earlier run.
+        before: ``source -> key`` of the earlier run; now: the same for this run.
+    Rows whose input is not identified (an older table) keep their source text.
+    """
+    by_key = {key: source for source, key in now.items()}
+    out = []
+    for row in rows:
+        key = before.get(row[0])
+        if key is None:  # an older table: matched by the source text
+            out.append(list(row))
+        elif key in by_key:
+            out.append([by_key[key], *row[1:]])
+        elif row[0] not in now:  # not an input of this run: kept at the end
+            out.append(list(row))
+        # else: the same name is now another or a changed file: done again
+    return out

@@ -28,10 +28,11 @@ from ..core.quality import (
 )
 from ..core.regression import QualityNode
 from ..data.checks import check_images
-from ..errors import PixelfiqError
+from ..errors import InvalidArgumentError
 from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
 from .constants import PAPER_A, PAPER_B
+from .validation import positive
 
 
 @dataclass
@@ -69,9 +70,10 @@ def value_map(saliency: torch.Tensor, a: float = PAPER_A, b: float = PAPER_B) ->
         a, b: positive constants.
     Returns:
         Tensor of the same shape in [0, 1); 0 where Ŝ = 0.
+    Raises:
+        InvalidArgumentError: ``a`` or ``b`` not a finite positive number.
     """
-    if a <= 0 or b <= 0:
-        raise PixelfiqError(f"a and b must be positive, got a={a}, b={b}")
+    a, b = positive("a", a), positive("b", b)
     return torch.sigmoid(np.log(a) + b * torch.log(saliency))
 
 
@@ -89,22 +91,30 @@ def calibrate_a(
         quantile: which quantile of Ŝ maps to 0.5 (median by default).
     Returns:
         The constant ``a``.
+    Raises:
+        InvalidArgumentError: no positive saliency value.
     Taught in: 03_gradient_backprop.ipynb
     """
     vals = torch.as_tensor(saliency).detach().double().flatten()
     m = float(torch.quantile(vals[vals > 0], quantile)) if (vals > 0).any() else 0.0
     if m <= 0:
-        raise PixelfiqError("calibrate_a needs saliency maps with positive values")
+        raise InvalidArgumentError("calibrate_a needs saliency maps with positive values")
     return float(m ** (-b))
 
 
 def resolve_a(model: FRModel, a: float | str | None) -> float:
-    """``None`` -> the model's calibrated ``plq_a``; ``"paper"`` -> 10^7.5; else ``a``."""
+    """``None`` -> the model's calibrated ``plq_a``; ``"paper"`` -> 10^7.5; else ``a``.
+
+    Raises:
+        InvalidArgumentError: any other string, or a number that is not finite and > 0.
+    """
     if a is None:
         return model.plq_a
-    if a == "paper":
+    if isinstance(a, str):
+        if a != "paper":
+            raise InvalidArgumentError(f"a must be None, 'paper' or a number > 0, got {a!r}")
         return PAPER_A
-    return float(a)
+    return positive("a", a)
 
 
 def pixel_quality_map(
@@ -134,6 +144,14 @@ def pixel_quality_map(
         on_degenerate: quality-node guard, see ``QualityNode.fit``.
     Returns:
         A :class:`PLQResult`; ``plq[i]`` is the map of ``images[i]``.
+    Raises:
+        InvalidImageError: images of the wrong type, shape or range, or an empty batch.
+        InvalidArgumentError: a SER-FIQ setting out of range
+            (:meth:`~pixelfiq_lib.core.quality.SerfiqSettings.resolved`), ``a``/``b``
+            not finite and positive, ``chunk_size`` < 1, ``on_degenerate`` not
+            ``"raise"``/``"clamp"``.
+        QualityNodeError: an embedding's component sum is ~0 and ``on_degenerate`` is
+            ``"raise"``.
     Example:
         >>> res = pixel_quality_map(load_model("sface"), to_tensor(faces))
         >>> res.plq.shape  # (B, 112, 112)
@@ -142,7 +160,7 @@ def pixel_quality_map(
     """
     images = check_images(images, model)
     settings = SerfiqSettings(n_passes, dropout_p, alpha, r, seed).resolved(model)
-    a = resolve_a(model, a)
+    a, b = resolve_a(model, a), positive("b", b)
     size = chunk_size_for(images.device, chunk_size)
     parts = [_plq_chunk(model, chunk, settings, on_degenerate) for chunk in images.split(size)]
     grads = torch.cat([g for g, _, _ in parts])
@@ -209,11 +227,13 @@ def quality_gradient_map(
         **qkw: ``n_passes``, ``dropout_p``, ``alpha``, ``r``, ``seed``.
     Returns:
         A :class:`PLQResult` with ``node_scale=None``.
+    Raises:
+        InvalidImageError, InvalidArgumentError: as :func:`pixel_quality_map`.
     Taught in: 04_evaluation.ipynb
     """
     images = check_images(images, model)
     settings = asdict(SerfiqSettings(**qkw).resolved(model))
-    a = resolve_a(model, a)
+    a, b = resolve_a(model, a), positive("b", b)
     grads, qualities = [], []
     for chunk in images.split(chunk_size_for(images.device, chunk_size, heavy=True)):
         x = chunk.detach().clone().requires_grad_(True)
@@ -248,6 +268,8 @@ def calibrate_model(
         n_passes, seed: SER-FIQ settings.
     Returns:
         ``{"alpha": ..., "r": ..., "plq_a": ...}``.
+    Raises:
+        InvalidImageError, InvalidArgumentError: as :func:`pixel_quality_map`.
     Taught in: 06_bring_your_own_model.ipynb
     """
     from .quality import fit_scaling, serfiq_quality

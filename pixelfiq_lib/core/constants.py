@@ -17,3 +17,9 @@ PAPER_B = 2.0
 #: SER-FIQ's stochastic passes T and dropout rate p (official code).
 PAPER_PASSES = 100
 PAPER_DROPOUT = 0.5
+
+#: Most stochastic passes accepted (10x the paper): the (T, D) masks of SFace then take
+#: 200 MB and each face's T x T distance matrix 4 MB; more only buys noise below 0.001.
+MAX_PASSES = 1000
+#: Seeds are 63-bit non-negative integers (what torch.Generator.manual_seed accepts).
+MAX_SEED = 2**63

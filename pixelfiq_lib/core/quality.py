@@ -35,10 +35,11 @@ import numpy as np
 import torch
 
 from ..data.checks import check_images
-from ..errors import PixelfiqError
+from ..errors import InvalidArgumentError
 from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
 from .constants import PAPER_PASSES
+from .validation import check_passes, check_seed, finite
 
 #: Most float32 elements held at once by the stochastic head (64 MiB).
 MAX_CHUNK_ELEMENTS = 2**24
@@ -63,13 +64,26 @@ class SerfiqSettings:
     seed: int | None = 0
 
     def resolved(self, model: FRModel) -> SerfiqSettings:
-        """A copy with every ``None`` filled from ``model`` (and a drawn seed)."""
+        """A checked copy with every ``None`` filled from ``model`` (and a drawn seed).
+
+        The one place where SER-FIQ settings are validated: every public function that
+        takes them (``serfiq_quality``, ``pixel_quality_map``, the baselines, the CLI)
+        resolves them here before any work.
+
+        Raises:
+            InvalidArgumentError: ``n_passes`` not a whole number in [2, ``MAX_PASSES``];
+                ``seed`` not a whole number in [0, 2^63); ``dropout_p`` not in (0, 1);
+                ``alpha`` or ``r`` not finite (or ``alpha`` not positive).
+        """
+        dropout_p = model.dropout_p if self.dropout_p is None else self.dropout_p
+        alpha = model.alpha if self.alpha is None else self.alpha
+        r = model.r if self.r is None else self.r
         return SerfiqSettings(
-            n_passes=int(self.n_passes),
-            dropout_p=model.dropout_p if self.dropout_p is None else float(self.dropout_p),
-            alpha=model.alpha if self.alpha is None else float(self.alpha),
-            r=model.r if self.r is None else float(self.r),
-            seed=draw_seed() if self.seed is None else int(self.seed),
+            n_passes=check_passes(self.n_passes),
+            dropout_p=finite("dropout_p", dropout_p, low=0.0, high=1.0),
+            alpha=finite("alpha", alpha, low=0.0),
+            r=finite("r", r),
+            seed=draw_seed() if self.seed is None else check_seed(self.seed),
         )
 
 
@@ -97,7 +111,12 @@ class QualityResult:
 
 
 def scale_quality(q_raw: torch.Tensor | float, alpha: float, r: float) -> torch.Tensor:
-    """Q̂ = f(Q) = 1 / (1 + exp(-alpha (Q - r)))  (method-spec §2.3)."""
+    """Q̂ = f(Q) = 1 / (1 + exp(-alpha (Q - r)))  (method-spec §2.3).
+
+    Raises:
+        InvalidArgumentError: ``alpha`` or ``r`` is not a finite number.
+    """
+    alpha, r = finite("alpha", alpha), finite("r", r)
     return torch.sigmoid(alpha * (torch.as_tensor(q_raw) - r))
 
 
@@ -114,12 +133,13 @@ def dropout_masks(
     Returns:
         (T, D) float32 tensor of 0 and 1/(1-p) on ``device``, drawn on the CPU from
         ``seed``: the same seed gives the same masks on every device.
+    Raises:
+        InvalidArgumentError: ``n_passes``, ``p`` or ``seed`` out of range (see
+            :meth:`SerfiqSettings.resolved`).
     """
-    if not 0.0 < p < 1.0:
-        raise PixelfiqError(f"dropout_p must be in (0, 1), got {p}")
-    if n_passes < 2:
-        raise PixelfiqError(f"n_passes must be at least 2 to compare embeddings, got {n_passes}")
-    return _device_masks(int(n_passes), int(dim), float(p), int(seed), str(torch.device(device)))
+    p = finite("dropout_p", p, low=0.0, high=1.0)
+    n_passes, seed = check_passes(n_passes), check_seed(seed)
+    return _device_masks(n_passes, int(dim), p, seed, str(torch.device(device)))
 
 
 @functools.lru_cache(maxsize=4)
@@ -223,7 +243,14 @@ def serfiq_from_features(
             recorded in the result so the run can be repeated.
     Returns:
         A :class:`QualityResult`.
+    Raises:
+        InvalidArgumentError: a setting out of range (:meth:`SerfiqSettings.resolved`)
+            or ``feat`` not a (B, D) tensor with B >= 1.
     """
+    if not isinstance(feat, torch.Tensor) or feat.ndim != 2 or len(feat) == 0:
+        raise InvalidArgumentError(
+            f"feat must be a (B, D) feature tensor with B >= 1, got {getattr(feat, 'shape', feat)}"
+        )
     s = SerfiqSettings(n_passes, dropout_p, alpha, r, seed).resolved(model)
     masks = dropout_masks(s.n_passes, feat.shape[1], s.dropout_p, seed=s.seed, device=feat.device)
     mean, se = mean_pairwise_distance(stochastic_embeddings(model, feat, masks.to(feat.dtype)))
@@ -241,12 +268,18 @@ def serfiq_quality(model: FRModel, images: torch.Tensor, **kwargs) -> QualityRes
             :func:`serfiq_from_features`.
     Returns:
         A :class:`QualityResult` with tensors on the model's device.
+    Raises:
+        InvalidImageError: images of the wrong type, shape or range, or an empty batch.
+        InvalidArgumentError: a SER-FIQ setting out of range (see
+            :meth:`SerfiqSettings.resolved`: T in [2, 1000], seed in [0, 2^63), finite
+            alpha and r, dropout_p in (0, 1)).
     Example:
         >>> res = serfiq_quality(load_model("sface"), to_tensor(faces), seed=0)
         >>> res.q  # scaled qualities, higher = more useful for recognition
 
     Taught in: 01_quality_model.ipynb
     """
+    SerfiqSettings(**kwargs).resolved(model)  # bad settings fail before the body runs
     with torch.inference_mode():
         return serfiq_from_features(model, body_features(model, images), **kwargs)
 
@@ -265,7 +298,8 @@ def body_features(
     Returns:
         (B, D) features on the model's device, without gradients.
     Raises:
-        InvalidImageError: images of the wrong shape, type or range.
+        InvalidImageError: images of the wrong shape, type or range, or an empty batch.
+        InvalidArgumentError: ``chunk_size`` not a whole number >= 1.
     """
     images = check_images(images, model)
     size = chunk_size_for(images.device, chunk_size)
@@ -288,11 +322,13 @@ def fit_scaling(q_raw: np.ndarray | torch.Tensor, coverage: float = 0.9) -> tupl
         coverage: fraction of reference faces mapped inside the central range.
     Returns:
         (alpha, r).
+    Raises:
+        InvalidArgumentError: fewer than 5 values, or a value that is not finite.
     Taught in: 06_bring_your_own_model.ipynb
     """
     q = np.asarray(torch.as_tensor(q_raw).detach().cpu(), dtype=np.float64).ravel()
     if q.size < 5 or not np.isfinite(q).all():
-        raise PixelfiqError("fit_scaling needs at least 5 finite raw qualities")
+        raise InvalidArgumentError("fit_scaling needs at least 5 finite raw qualities")
     tail = (1.0 - coverage) / 2.0
     lo, r, hi = np.quantile(q, [tail, 0.5, 1.0 - tail])
     half_width = max(hi - r, r - lo, 1e-6)

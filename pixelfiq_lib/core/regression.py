@@ -22,7 +22,7 @@ import logging
 import torch
 from torch import nn
 
-from ..errors import QualityNodeError
+from ..errors import InvalidArgumentError, QualityNodeError
 from ..models.base import FRModel
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,14 @@ class QualityNode(nn.Module):
                 the node output then differs from Q̂ for that image.
         Returns:
             A :class:`QualityNode` on ``emb0``'s device.
+        Raises:
+            QualityNodeError: a sum below the floor with ``on_degenerate="raise"``.
+            InvalidArgumentError: ``on_degenerate`` is neither ``"raise"`` nor ``"clamp"``.
         """
+        if on_degenerate not in ("raise", "clamp"):
+            raise InvalidArgumentError(
+                f"on_degenerate must be 'raise' or 'clamp', got {on_degenerate!r}"
+            )
         total = emb0.detach().sum(dim=1)
         tiny = total.abs() < MIN_EMBEDDING_SUM
         if tiny.any():
@@ -114,6 +121,8 @@ def build_quality_regression(
         on_degenerate: see :meth:`QualityNode.fit`.
     Returns:
         The :class:`QualityRegressionModel` M_Q(I).
+    Raises:
+        QualityNodeError: an embedding's component sum is ~0 (``on_degenerate="raise"``).
     Taught in: 02_regression_construction.ipynb
     """
     with torch.inference_mode():

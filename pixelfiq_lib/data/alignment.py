@@ -96,13 +96,18 @@ def extract_faces(
         errors.ImageLoadError: the source cannot be read.
         errors.NoFaceError: no face detected.
         errors.FaceTooSmallError: every face is narrower than ``min_face_size``.
-        errors.InvalidArgumentError: ``faces`` is not "all", "largest" or "main".
+        errors.InvalidArgumentError: ``faces`` is not "all", "largest" or "main", or
+            ``min_face_size`` is not a finite number >= 0.
     Example:
         >>> crops = extract_faces(sample_image_paths()["t1"])  # 6 AlignedFace
     """
     if faces not in ("all", "largest", "main"):
         raise errors.InvalidArgumentError(
             f'faces must be "all", "largest" or "main", got {faces!r}'
+        )
+    if not isinstance(min_face_size, (int, float)) or not 0 <= min_face_size < float("inf"):
+        raise errors.InvalidArgumentError(
+            f"min_face_size must be a finite number >= 0 (pixels), got {min_face_size!r}"
         )
     img, label = load_image(source), _label(source)
     if aligned:

@@ -67,8 +67,8 @@ def check_images(images: object, model) -> torch.Tensor:
         model: an :class:`~pixelfiq_lib.models.FRModel` (its ``input_size``, ``name``,
             ``device``, ``dtype`` are used).
     Raises:
-        InvalidImageError: not a tensor, wrong shape, non-finite values, or values
-            outside 0..255 (or a batch that looks scaled to [0, 1]).
+        InvalidImageError: not a tensor, wrong shape, an empty batch, non-finite
+            values, or values outside 0..255 (or a batch that looks scaled to [0, 1]).
     """
     if not isinstance(images, torch.Tensor):
         raise InvalidImageError(
@@ -84,6 +84,8 @@ def check_images(images: object, model) -> torch.Tensor:
         )
     if not torch.isfinite(images).all():
         raise InvalidImageError("images contain NaN or infinite values")
+    if len(images) == 0:
+        raise InvalidImageError("the batch is empty (B = 0): give at least one face")
     lo, hi = float(images.min()), float(images.max())
     if lo < -1e-3 or hi > 255.001 or 0.0 < hi <= 1.0:
         raise InvalidImageError(

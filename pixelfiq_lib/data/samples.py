@@ -63,6 +63,8 @@ def sample_faces(n: int | None = None) -> list[AlignedFace]:
         n: return only the first ``n`` (all 7 when ``None`` or larger).
     Returns:
         AlignedFace list; images are (112, 112, 3) uint8 RGB in 0..255. Cached.
+    Raises:
+        InvalidArgumentError: ``n`` is not ``None`` or a non-negative int.
     """
     if n is not None and (not isinstance(n, (int, np.integer)) or n < 0):
         raise errors.InvalidArgumentError(f"n must be None or a non-negative int, got {n!r}")

@@ -287,6 +287,8 @@ class ModelInfo:
         alpha, r, plq_a: calibration constants handed to :class:`FRModel`.
         quality_100: the fitted map raw Q -> ``quality_100`` with its percentile table
             (benchmarks/calibrate.py; ``None`` = not fitted).
+        cache: ``cache() -> str``: the converted-model cache against the digest fixed in
+            the code: ``"ok"``, ``"absent"`` or ``"damaged"`` (rebuilt at the next load).
     """
 
     name: str
@@ -302,6 +304,7 @@ class ModelInfo:
     r: float = PAPER_R
     plq_a: float = PAPER_A
     quality_100: Quality100 | None = None
+    cache: Callable[[], str] = field(default=lambda: "absent", repr=False)
 
     def is_ready(self) -> bool:
         """True when the weights are on this machine and pass their checksum."""
@@ -334,4 +337,15 @@ class ModelInfo:
             "plq_a",
         )
         q100 = self.quality_100.as_dict() if self.quality_100 else None
-        return {k: getattr(self, k) for k in keys} | {"ready": self.is_ready(), "quality_100": q100}
+        return {k: getattr(self, k) for k in keys} | {
+            "ready": self.is_ready(),
+            "cache": self.cache_state(),
+            "quality_100": q100,
+        }
+
+    def cache_state(self) -> str:
+        """``"ok"``, ``"absent"`` or ``"damaged"`` (see ``cache``); never raises."""
+        try:
+            return str(self.cache())
+        except OSError:
+            return "damaged"

@@ -23,7 +23,7 @@ from ..files import atomic_write
 logger = logging.getLogger(__name__)
 
 
-_CACHE_FORMAT = 1  # bump when prepare_onnx changes what it writes: old caches are ignored
+_CACHE_FORMAT = 2  # bump when prepare_onnx changes what it writes: old caches are ignored
 _MAX_DOWNLOAD = 64 * 2**20
 
 
@@ -68,29 +68,76 @@ def _models_dir() -> Path:
     return path
 
 
-def _cached_onnx(key: str, build: Callable[[], onnx.ModelProto]) -> onnx.ModelProto:
+def canonical_bytes(model: onnx.ModelProto) -> bytes:
+    """The bytes a converted network is cached as: initializers and value infos sorted by
+    name, serialized deterministically (tflite2onnx emits initializers in a random order,
+    so the same conversion would otherwise give different files)."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    for field in (model.graph.initializer, model.graph.value_info):
+        ordered = sorted(field, key=lambda t: t.name)
+        del field[:]
+        field.extend(ordered)
+    return model.SerializeToString(deterministic=True)
+
+
+def cached_path(key: str) -> Path:
+    """Where the converted network ``key`` is cached (it may not exist)."""
+    return _models_dir() / f"{key}-v{_CACHE_FORMAT}.onnx"
+
+
+def cache_state(key: str, sha256: str) -> str:
+    """``"absent"``, ``"ok"`` or ``"damaged"``: the cached conversion against its fixed digest."""
+    path = cached_path(key)
+    if not path.is_file():
+        return "absent"
+    try:
+        return "ok" if file_digest(path) == sha256 else "damaged"
+    except OSError:
+        return "damaged"
+
+
+def _cached_onnx(key: str, build: Callable[[], onnx.ModelProto], sha256: str) -> onnx.ModelProto:
     """Load ``<cache>/models/<key>-v<format>.onnx``, (re)building it when absent or damaged.
 
-    Each cached file has a ``.sha256`` sidecar written after it; a file whose digest
-    does not match its sidecar (an interrupted write, a damaged disk) is rebuilt.
+    The cached file is trusted only when its SHA-256 equals ``sha256``, a digest fixed in
+    the code for each shipped network (computed from its verified source with
+    :func:`canonical_bytes`). No checksum written beside the file is believed: an
+    altered or truncated cache (even with a rewritten ``.sha256``) is rebuilt from the
+    verified source, with a warning naming the file. A build whose bytes differ from
+    ``sha256`` (another onnx or tflite2onnx version) is used but never cached, with a
+    warning, so the cache only ever holds the known conversion.
     """
-    path = _models_dir() / f"{key}-v{_CACHE_FORMAT}.onnx"
-    side = path.with_name(path.name + ".sha256")
-    if path.is_file() and side.is_file():
+    path = cached_path(key)
+    if path.is_file():
         data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() == side.read_text().strip():
+        if hashlib.sha256(data).hexdigest() == sha256:
             return onnx.load_from_string(data)
-        logger.warning("cached model %s is damaged; rebuilding it", path)
+        logger.warning(
+            "cached model %s is damaged or altered (%d bytes, SHA-256 %s, expected %s); "
+            "rebuilding it from the verified source",
+            path,
+            len(data),
+            hashlib.sha256(data).hexdigest(),
+            sha256,
+        )
     start = time.perf_counter()
-    model = build()
-    data = model.SerializeToString()
+    data = canonical_bytes(build())
+    logger.info("built %s in %.2f s", path.name, time.perf_counter() - start)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        logger.warning(
+            "converting %s gave SHA-256 %s, not the expected %s (another onnx/tflite2onnx "
+            "version?); it is used but not cached, and rebuilt at every load",
+            path.name,
+            actual,
+            sha256,
+        )
+        return onnx.load_from_string(data)
     try:
         atomic_write(path, data)
-        atomic_write(side, hashlib.sha256(data).hexdigest().encode())
     except OSError as exc:  # a read-only cache still lets the model load
         logger.warning("cannot cache %s (%s); it is rebuilt at every load", path, exc)
-    logger.info("built %s in %.2f s", path.name, time.perf_counter() - start)
-    return model
+    return onnx.load_from_string(data)
 
 
 def _download(url: str, timeout: float, manual: str = "") -> bytes:

