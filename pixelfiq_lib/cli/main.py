@@ -165,9 +165,17 @@ def build_parser(
     run = [parents["inputs"], parents["model"], parents["logs"]]
     p = sub.add_parser("explain", parents=run, help="PLQ maps, figures and results.csv")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--figures",
+        choices=("png", "none"),
+        default="png",
+        help="a PNG figure per face beside its .npy map, or maps only (default png)",
+    )
+    _add_engine_arguments(p)
     p.set_defaults(func=cmd_explain)
     p = sub.add_parser("quality", parents=run, help="SER-FIQ qualities only, as CSV")
     p.add_argument("--out", default=None, metavar="FILE.csv", help="CSV file (default: stdout)")
+    _add_engine_arguments(p)
     p.set_defaults(func=cmd_quality)
     p = sub.add_parser(
         "demo",
@@ -195,6 +203,21 @@ def build_parser(
             plugin.add_cli_arguments(p)
             p.set_defaults(func=plugin.run_cli)
     return parser
+
+
+def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: a Ray cluster (needs pixelfiq[scale]) (default local)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster address for --engine ray, e.g. auto (default: a local cluster)",
+    )
 
 
 def _add_models_parser(sub, logs: argparse.ArgumentParser) -> None:
@@ -368,15 +391,31 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         resume=args.resume,
         model_name=args.model.lower(),
         progress=not args.quiet and sys.stderr.isatty(),
+        figures=getattr(args, "figures", "png"),
     )
-    rows = batch.run_batch(
-        select_shard(items, args.shard), lambda: load_model(args.model, device=device), opts
-    )
+    items = select_shard(items, args.shard)
+    if getattr(args, "engine", "local") == "ray":
+        rows = _run_ray(items, args, opts)
+    else:
+        if getattr(args, "address", None):
+            raise UsageError("--address needs --engine ray")
+        rows = batch.run_batch(items, lambda: load_model(args.model, device=device), opts)
     text, all_ok = batch.summarise(rows)
     _say(text)
     where = f"results in {csv_path}" if args.out else "results written to stdout"
     _say(where + (f"; maps <name>-<hash>_<face>.npy/.png in {maps_dir}" if maps_dir else ""))
     return EXIT_OK if all_ok else EXIT_FAILED
+
+
+def _run_ray(items: list, args: argparse.Namespace, opts) -> list:
+    """The run on a Ray cluster (pixelfiq_lib.cli.ray_engine); UsageError without Ray."""
+    if args.resume:
+        raise UsageError("--resume is not supported with --engine ray; use another --out")
+    try:
+        from . import ray_engine
+    except ImportError as exc:
+        raise UsageError(f"--engine ray needs Ray: pip install 'pixelfiq[scale]' ({exc})") from exc
+    return ray_engine.run_ray(items, opts, device=args.device, address=args.address)
 
 
 def _check_model(name: str) -> None:
