@@ -415,7 +415,9 @@ def _run_ray(items: list, args: argparse.Namespace, opts) -> list:
         from . import ray_engine
     except ImportError as exc:
         raise UsageError(f"--engine ray needs Ray: pip install 'pixelfiq[scale]' ({exc})") from exc
-    return ray_engine.run_ray(items, opts, device=args.device, address=args.address)
+    return ray_engine.run_ray(
+        items, opts, device=args.device, address=args.address, batch_size=args.batch_size
+    )
 
 
 def _check_model(name: str) -> None:
