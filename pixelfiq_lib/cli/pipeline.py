@@ -246,7 +246,7 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
     if opts.maps_dir is None:
         res, plq = serfiq_quality(model, x, **kw), [None] * len(faces)
     else:
-        out = pixel_quality_map(model, x, chunk_size=len(faces), **kw)
+        out = pixel_quality_map(model, x, **kw)  # chunks: core.batching's policy
         res, plq = out.quality, list(out.plq.detach().cpu().numpy())
     vals = [t.detach().cpu().double().tolist() for t in (res.q, res.q_raw, res.q_se)]
     return [_Score(*v, p) for *v, p in zip(*vals, plq)]
