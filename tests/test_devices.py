@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_model
 
 from pixelfiq_lib.core import batching
 from pixelfiq_lib.core.backprop import pixel_quality_map
@@ -17,7 +18,6 @@ from pixelfiq_lib.core.quality import serfiq_quality
 from pixelfiq_lib.core.regression import QualityNode
 from pixelfiq_lib.data.checks import check_images
 from pixelfiq_lib.errors import InvalidImageError, QualityNodeError
-from tests.conftest import make_tiny_model
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, CUDA])]
