@@ -39,7 +39,6 @@ def faces_dir(tmp_path_factory) -> Path:
     for k, img in enumerate(crops):
         Image.fromarray(img).save(root / f"face{k}.png")
         Image.fromarray(img[:, ::-1]).save(root / f"mirror{k}.jpg", quality=90)
-    Image.fromarray(crops[0]).save(root / "gray.png")  # 15 so far, plus one more
     Image.fromarray(crops[1]).convert("L").save(root / "gray.png")
     Image.fromarray(crops[2]).save(root / "again.jpg", quality=60)
     (root / "empty.jpg").write_bytes(b"")
