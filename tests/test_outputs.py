@@ -122,3 +122,18 @@ def test_resume_with_figures_none_needs_only_the_maps(tmp_path, sface):
     rows = pipeline.read_results(out / "results.csv")
     assert len(pipeline.finished_rows(rows, out, "none")) == len(rows) == 7
     assert pipeline.finished_rows(rows, out, "png") == []
+
+
+@pytest.mark.slow
+def test_cli_figures_none_and_address_without_ray(tmp_path, capsys):
+    from pixelfiq_lib import cli
+
+    tom = str(sample_image_paths()["Tom_Hanks_54745"])
+    common = ["--aligned", "--passes", "4", "--device", "cpu", "--quiet"]
+    out = tmp_path / "maps"
+    assert cli.main(["explain", tom, "--out", str(out), "--figures", "none", *common]) == 0
+    assert len(list(out.glob("*.npy"))) == 1 and not list(out.glob("*.png"))
+    bad = ["explain", tom, "--out", str(out), "--address", "auto", *common]
+    assert cli.main(bad) == 2
+    assert "--address needs --engine ray" in capsys.readouterr().err
+    assert cli.main(["quality", tom, "--figures", "png", *common]) == 2  # explain only
