@@ -134,7 +134,7 @@ def _plan(device: str | None, batch_size: int | None) -> dict:
 
 
 def run_ray(
-    items: Sequence[InputItem],
+    items: Sequence[InputItem | str],
     opts: BatchOptions,
     *,
     device: str | None = None,
@@ -144,7 +144,8 @@ def run_ray(
     """Process inputs on a Ray cluster into ``results.csv``, Parquet shards and maps.
 
     Args:
-        items: inputs in order (already sharded).
+        items: inputs in order (already sharded): :class:`InputItem` objects, or paths of files
+            and folders (expanded like the command's INPUTs, as not aligned).
         opts: the run's settings (``resume`` is not supported here).
         device: ``None`` (GPUs when the cluster has them), ``"cpu"`` or ``"cuda"``.
         address: a cluster to join (``"auto"``, ``"ray://host:10001"``); ``None`` joins
@@ -152,7 +153,15 @@ def run_ray(
         batch_size: faces per model call; ``None`` = the policy of the actors' device.
     Returns:
         Every row of the final table, in input order.
+    Example:
+        >>> opts = BatchOptions(csv_path=Path("out/results.csv"), maps_dir=Path("out"))
+        >>> rows = run_ray(["photos/"], opts, address="auto")
     """
+    from .inputs import expand_inputs
+
+    paths = [os.fspath(it) for it in items if not isinstance(it, InputItem)]
+    if paths:
+        items = [it for it in items if isinstance(it, InputItem)] + expand_inputs(paths)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
