@@ -15,7 +15,7 @@ $(VENV)/.pixelfiq-ready: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[test,notebooks]'
+	$(PY) -m pip install -q -e '.[test,notebooks,scale]'
 	$(VENV)/bin/pixelfiq models fetch mobilefacenet
 	$(VENV)/bin/pixelfiq models
 	touch $@

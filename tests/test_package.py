@@ -68,3 +68,19 @@ def test_the_method_reads_in_under_800_lines():
     steps = ("constants", "quality", "regression", "backprop")
     total = sum(len((LIBRARY / "core" / f"{s}.py").read_text().splitlines()) for s in steps)
     assert total < 800, total
+
+
+def test_ray_is_imported_only_by_the_ray_engine():
+    """``--engine ray`` is an optional extra: nothing else may import ray."""
+    code = (
+        "import sys, pixelfiq_lib, pixelfiq_lib.cli.main, pixelfiq_lib.cli.pipeline, "
+        "pixelfiq_lib.cli.bench; print('ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+    users = [
+        str(p.relative_to(LIBRARY))
+        for p in LIBRARY.rglob("*.py")
+        if any(m == "ray" or m.startswith("ray.") for m in _imported_modules(p, "pixelfiq_lib"))
+    ]
+    assert users == ["cli/ray_engine.py"]

@@ -4,8 +4,10 @@ Nothing in the library imports this package (a test checks it): notebooks and us
 call the library directly.
 
 * :mod:`.main` — the argument parser and the subcommands;
-* :mod:`.inputs`, :mod:`.outputs`, :mod:`.table`, :mod:`.pipeline` — batch runs of
-  ``explain`` and ``quality``;
+* :mod:`.inputs`, :mod:`.outputs`, :mod:`.figures`, :mod:`.table`, :mod:`.pipeline` —
+  batch runs of ``explain`` and ``quality``;
+* :mod:`.ray_engine` — the same runs on a Ray cluster (``--engine ray``, the only module
+  that imports Ray; optional extra ``pixelfiq[scale]``);
 * :mod:`.evaluate`, :mod:`.report` — ``pixelfiq evaluate`` and its writers;
 * :mod:`.bench` — ``pixelfiq bench``;
 * :mod:`.runinfo` — the run metadata every report records.

@@ -10,7 +10,12 @@ and batch size, in one process and on the same real aligned faces:
 * ``plq``: the full map (:func:`~pixelfiq_lib.backprop.pixel_quality_map`);
 * ``naive_plq``: :func:`naive_pixel_quality_map`, the official code's way;
 * ``captum_ig``: Captum ``IntegratedGradients`` on the cosine to the unmodified embedding;
-* ``captum_occlusion``: Captum ``Occlusion`` on the same target.
+* ``captum_occlusion``: Captum ``Occlusion`` on the same target;
+* ``cli_quality``, ``cli_explain``, ``cli_explain_nofig``: the whole ``pixelfiq quality``
+  / ``explain --aligned`` (``--figures png`` / ``none``) pipeline (decoding thread, batches
+  of the device's chunk size, CSV, maps, figures) on a folder holding the batch's faces as
+  PNG files, with the already loaded network; ``ratio_to_kernel`` is their images/s over
+  that of ``quality`` / ``plq`` at the same batch (higher is better, 1 = no overhead).
 
 The last three treat one image at a time, so their cost per image does not depend on
 the batch: they are measured once per network on ``few`` images and that rate is
@@ -54,8 +59,13 @@ METHODS = (
     "naive_plq",
     "captum_ig",
     "captum_occlusion",
+    "cli_quality",
+    "cli_explain",
+    "cli_explain_nofig",
 )
 FLOOR = "forward_backward"
+#: The whole command on a folder of aligned faces -> the kernel it should run at.
+CLI_METHODS = {"cli_quality": "quality", "cli_explain": "plq", "cli_explain_nofig": "plq"}
 #: Methods that loop over images: measured on ``few`` images, rate reused for every batch.
 PER_IMAGE_METHODS = ("naive_plq", "captum_ig", "captum_occlusion")
 #: Load average per CPU above which ``run_cli`` warns that timings will be distorted.
@@ -166,6 +176,52 @@ def run_captum_occlusion(model: FRModel, x: torch.Tensor, s: BenchSettings) -> N
         )
 
 
+_FOLDERS: dict[tuple, Path] = {}
+
+
+def _face_folder(x: torch.Tensor) -> Path:
+    """A folder (kept until exit) holding the faces of ``x`` as PNG files, made once per batch."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from PIL import Image
+
+    from ..data import to_image
+
+    key = (x.data_ptr(), tuple(x.shape), str(x.device))
+    if key not in _FOLDERS:
+        folder = Path(tempfile.mkdtemp(prefix="pixelfiq-bench-"))
+        atexit.register(shutil.rmtree, folder, True)
+        for k, face in enumerate(x):
+            Image.fromarray(to_image(face.detach().cpu())).save(folder / f"face{k:05d}.png")
+        _FOLDERS[key] = folder
+    return _FOLDERS[key]
+
+
+def _cli_runner(maps: bool, figures: str = "png") -> Runner:
+    def run(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+        import tempfile
+
+        from . import pipeline
+        from .inputs import expand_inputs
+
+        items = expand_inputs([str(_face_folder(x))], aligned=True)
+        with tempfile.TemporaryDirectory(prefix="pixelfiq-bench-out-") as tmp:
+            opts = pipeline.BatchOptions(
+                csv_path=Path(tmp) / "results.csv",
+                maps_dir=Path(tmp) if maps else None,
+                n_passes=s.n_passes,
+                seed=s.seed,
+                batch_size=s.chunk(x),
+                model_name=model.name,
+                figures=figures,
+            )
+            pipeline.run_batch(items, lambda: model, opts)
+
+    return run
+
+
 RUNNERS: dict[str, Runner] = {
     "forward": run_forward,
     "forward_backward": run_forward_backward,
@@ -174,6 +230,9 @@ RUNNERS: dict[str, Runner] = {
     "naive_plq": run_naive,
     "captum_ig": run_captum_ig,
     "captum_occlusion": run_captum_occlusion,
+    "cli_quality": _cli_runner(maps=False),
+    "cli_explain": _cli_runner(maps=True),
+    "cli_explain_nofig": _cli_runner(maps=True, figures="none"),
 }
 
 
@@ -281,6 +340,7 @@ def bench_model(
                     method=method,
                     images_per_s=ips,
                     ratio_to_floor=None,
+                    ratio_to_kernel=None,
                     peak_mem_mb=mem,
                 )
             )
@@ -293,15 +353,15 @@ def bench_model(
 
 def add_ratios(rows: list[dict]) -> list[dict]:
     """Fill ``ratio_to_floor``: time per image over that of ``forward_backward``
-    (same model and batch)."""
-    floor = {
-        (r["model"], r["device"], r["batch"]): r["images_per_s"]
-        for r in rows
-        if r["method"] == FLOOR
-    }
+    (same model and batch); and for the whole-command rows ``ratio_to_kernel``: their
+    images/s over their kernel's (:data:`CLI_METHODS`)."""
+    rate = {(r["model"], r["device"], r["batch"], r["method"]): r["images_per_s"] for r in rows}
     for row in rows:
-        ref = floor.get((row["model"], row["device"], row["batch"]))
+        key = (row["model"], row["device"], row["batch"])
+        ref = rate.get((*key, FLOOR))
         row["ratio_to_floor"] = None if ref is None else ref / row["images_per_s"]
+        kernel = rate.get((*key, CLI_METHODS.get(row["method"], "")))
+        row["ratio_to_kernel"] = None if kernel is None else row["images_per_s"] / kernel
     return rows
 
 
@@ -331,15 +391,17 @@ def settings_info(s: BenchSettings, device: torch.device) -> dict:
 def format_table(report: dict) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| model | device | batch | method | images/s | ratio to floor | peak MiB |",
-        "|---|---|---:|---|---:|---:|---:|",
+        "| model | device | batch | method | images/s | ratio to floor | to kernel | peak MiB |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
         mem = "n/a" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
         ratio = "n/a" if r["ratio_to_floor"] is None else f"{r['ratio_to_floor']:.2f}"
+        kernel = r.get("ratio_to_kernel")
+        kernel = "" if kernel is None else f"{kernel:.2f}"
         lines.append(
             f"| {r['model']} | {r['device']} | {r['batch']} | {r['method']} | "
-            f"{r['images_per_s']:.2f} | {ratio} | {mem} |"
+            f"{r['images_per_s']:.2f} | {ratio} | {kernel} | {mem} |"
         )
     return "\n".join(lines)
 

@@ -166,6 +166,13 @@ def build_parser(
     p = sub.add_parser("explain", parents=run, help="PLQ maps, figures and results.csv")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _add_settings_option(p)
+    p.add_argument(
+        "--figures",
+        choices=("png", "none"),
+        default="png",
+        help="a PNG figure per face beside its .npy map, or maps only (default png)",
+    )
+    _add_engine_arguments(p)
     p.set_defaults(func=cmd_explain)
     q_parents = _common_parents()  # fresh actions: INPUT becomes optional for quality only
     _optional_inputs(q_parents["inputs"])
@@ -182,6 +189,7 @@ def build_parser(
         "(default pixelfiq-quality-100.json)",
     )
     _add_settings_option(p)
+    _add_engine_arguments(p)
     p.add_argument(
         "--calibrate",
         default=None,
@@ -251,6 +259,21 @@ def _optional_inputs(parent: argparse.ArgumentParser) -> None:
     for action in parent._actions:
         if action.dest == "inputs":
             action.nargs = "*"
+
+
+def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: a Ray cluster (needs pixelfiq[scale]) (default local)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster address for --engine ray, e.g. auto (default: a local cluster)",
+    )
 
 
 def _add_models_parser(sub, logs: argparse.ArgumentParser) -> None:
@@ -595,11 +618,16 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         model_name=args.model.lower(),
         progress=not args.quiet and sys.stderr.isatty(),
         quality_100=_quality_100_settings(args),
+        figures=getattr(args, "figures", "png"),
     )
+    items = select_shard(items, args.shard)
     with output_lock(csv_path):
-        rows = batch.run_batch(
-            select_shard(items, args.shard), lambda: load_model(args.model, device=device), opts
-        )
+        if getattr(args, "engine", "local") == "ray":
+            rows = _run_ray(items, args, opts)
+        else:
+            if getattr(args, "address", None):
+                raise UsageError("--address needs --engine ray")
+            rows = batch.run_batch(items, lambda: load_model(args.model, device=device), opts)
     text, all_ok = batch.summarise(rows)
     _say(text)
     where = f"results in {csv_path}" if args.out is not None else "results written to stdout"
@@ -621,6 +649,19 @@ def _check_run_args(args: argparse.Namespace) -> None:
     except InvalidArgumentError as exc:
         raise UsageError(f"--device: {exc}") from exc
     _check_model(args.model)
+
+
+def _run_ray(items: list, args: argparse.Namespace, opts) -> list:
+    """The run on a Ray cluster (pixelfiq_lib.cli.ray_engine); UsageError without Ray."""
+    if args.resume:
+        raise UsageError("--resume is not supported with --engine ray; use another --out")
+    try:
+        from . import ray_engine
+    except ImportError as exc:
+        raise UsageError(f"--engine ray needs Ray: pip install 'pixelfiq[scale]' ({exc})") from exc
+    return ray_engine.run_ray(
+        items, opts, device=args.device, address=args.address, batch_size=args.batch_size
+    )
 
 
 def _check_model(name: str) -> None:

@@ -12,7 +12,10 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..files import atomic_write
-from .inputs import FIGURE_SIZE, MAX_STEM
+from .inputs import MAX_STEM
+
+#: Values of ``--figures``: a PNG per face, or the ``.npy`` maps only.
+FIGURE_FORMATS = ("png", "none")
 
 
 # ------------------------------------------------------------------------ output files
@@ -51,12 +54,19 @@ def safe_join(folder: str | os.PathLike, name: str) -> Path:
 
 
 def write_face_files(
-    folder: Path, stem: str, face_img: np.ndarray, plq: np.ndarray, quality: float, q_se: float
+    folder: Path,
+    stem: str,
+    face_img: np.ndarray,
+    plq: np.ndarray,
+    quality: float,
+    q_se: float,
+    figures: str = "png",
 ) -> None:
-    """Write ``<stem>.npy`` (float32 (112, 112) map in [0, 1]) and ``<stem>.png``.
+    """Write ``<stem>.npy`` (float32 (112, 112) map in [0, 1]) and, with ``figures="png"``,
+    ``<stem>.png``.
 
-    The figure is :func:`viz.plot_explanation` drawn on a stand-alone ``Figure``
-    (no pyplot state, no backend switch), so it is safe in notebooks and threads.
+    The figure (aligned face | map | overlay, Q̂ on top) is composed with numpy and PIL
+    (:mod:`pixelfiq_lib.cli.figures`): no matplotlib state, safe in threads.
 
     Args:
         folder: the output folder.
@@ -64,15 +74,16 @@ def write_face_files(
         face_img: (112, 112, 3) uint8 RGB aligned face.
         plq: (112, 112) map in [0, 1].
         quality, q_se: Q̂ and its Monte-Carlo error, printed on the figure.
+        figures: ``"png"`` or ``"none"`` (the map alone).
     """
-    from matplotlib.figure import Figure
+    from .figures import save_explanation_png
 
-    from ..viz import plot_explanation
-
+    if figures not in FIGURE_FORMATS:
+        raise InvalidArgumentError(f"figures must be one of {FIGURE_FORMATS}, got {figures!r}")
     arr = np.clip(np.asarray(plq, dtype=np.float32), 0.0, 1.0)
     atomic_write(safe_join(folder, f"{stem}.npy"), lambda fh: np.save(fh, arr))
-    fig = Figure(figsize=FIGURE_SIZE)
-    plot_explanation(face_img, arr, quality, axes=fig.subplots(1, 3), q_se=q_se)
-    atomic_write(
-        safe_join(folder, f"{stem}.png"), lambda fh: fig.savefig(fh, format="png", dpi=100)
-    )
+    if figures == "png":
+        atomic_write(
+            safe_join(folder, f"{stem}.png"),
+            lambda fh: save_explanation_png(fh, face_img, arr, quality, q_se),
+        )

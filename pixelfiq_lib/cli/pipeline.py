@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import errno
@@ -39,6 +40,8 @@ from .table import (
 )
 
 log = logging.getLogger(__name__)
+#: Threads writing maps and figures, and how many batches of writes may wait for them.
+_WRITERS, _WRITE_BACKLOG = 2, 2
 
 
 # ---------------------------------------------------------------------------- pipeline
@@ -58,6 +61,7 @@ class BatchOptions:
         model_name: recorded in the settings file that ``--resume`` checks.
         quality_100: the map raw Q -> quality_100 of ``--settings FILE``; ``None`` = the
             network's own (``model.quality_100``).
+        figures: ``"png"`` (a figure per face beside its map) or ``"none"`` (maps only).
     """
 
     csv_path: Path
@@ -71,6 +75,7 @@ class BatchOptions:
     progress: bool = False
     model_name: str = "sface"
     quality_100: object | None = None
+    figures: str = "png"
 
     def settings(self) -> dict[str, object]:
         """The settings that change results (checked by ``--resume``)."""
@@ -152,7 +157,7 @@ def _resumable_rows(opts: BatchOptions) -> list[list[str]]:
                 f"--resume: the earlier run used other settings {diff} (earlier, now); "
                 "use the same ones or another --out"
             )
-    return finished_rows(read_results(opts.csv_path), opts.maps_dir)
+    return finished_rows(read_results(opts.csv_path), opts.maps_dir, opts.figures)
 
 
 def _produce(
@@ -289,23 +294,86 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
     if opts.maps_dir is None:
         res, plq = serfiq_quality(model, x, **kw), [None] * len(faces)
     else:
-        out = pixel_quality_map(model, x, chunk_size=len(faces), **kw)
+        out = pixel_quality_map(model, x, **kw)  # chunks: core.batching's policy
         res, plq = out.quality, list(out.plq.detach().cpu().numpy())
     vals = [t.detach().cpu().double().tolist() for t in (res.q, res.q_raw, res.q_se)]
     q100 = (opts.quality_100 or model.quality_100)(vals[1]).tolist()
     return [_Score(*v, p, int(k)) for *v, p, k in zip(*vals, plq, q100)]
 
 
+def face_row(
+    item: InputItem,
+    face,
+    n_faces: int,
+    score: _Score | Exception,
+    opts,
+    not_a_face: bool = False,
+) -> list[str]:
+    """The results row of one scored face, after writing its map (and figure) files.
+
+    The one row-making code of every engine (this module's thread pipeline and the Ray
+    engine), so both write the same columns and statuses. Never raises: a face that
+    fails (in the model or while writing) gets its failure row.
+    """
+    source, k = item.source, face.index
+    try:
+        if isinstance(score, Exception):
+            raise score
+        map_file = ""
+        if opts.maps_dir is not None:
+            stem = f"{output_stem(item.path)}_{k}"
+            write_face_files(
+                opts.maps_dir, stem, face.image, score.plq, score.q, score.q_se, opts.figures
+            )
+            map_file = f"{stem}.npy"
+        return make_row(
+            source,
+            face=k,
+            status="ok",
+            quality=score.q,
+            quality_raw=score.q_raw,
+            map_file=map_file,
+            quality_se=score.q_se,
+            n_faces=n_faces,
+            quality_100=score.q100,
+            not_a_face=int(not_a_face),
+        )
+    except Exception as exc:  # a face that fails is recorded, the run goes on
+        log.debug("face %d of %s failed", k, source, exc_info=True)
+        status, reason = failure(exc)
+        log.info("%s face %d: %s (%s)", source, k, status, reason)
+        return make_row(source, face=k, status=status, error=reason, n_faces=n_faces)
+
+
+def failure_row(item: InputItem, status: str, reason: str) -> list[str]:
+    """The one row of an input that gave no face to score."""
+    log.info("%s: %s (%s)", item.source, status, reason)
+    return make_row(item.source, status=status, error=reason, n_faces=0)
+
+
 class _Runner:
-    """Main-thread side of a run: batches faces, writes files and rows, shows progress."""
+    """Main-thread side of a run: batches faces, shows progress, appends rows.
+
+    Map and figure files are written by a small thread pool while the next batch is
+    scored (numpy's save, PIL's PNG encoder and torch release the GIL); rows are
+    appended once their files are written, so a row ``ok`` always has its files.
+    """
 
     def __init__(
         self, get_model: Callable[[], object], opts: BatchOptions, table: ResultsTable, total: int
     ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm import tqdm
 
         self.get_model, self.opts, self.table = get_model, opts, table
         self.pending: list[tuple[_Job, object]] = []
+        self.writing: collections.deque = collections.deque()
+        self.writers = (
+            ThreadPoolExecutor(_WRITERS, thread_name_prefix="pixelfiq-write")
+            if opts.maps_dir is not None
+            else None
+        )
         self.left: dict[int, int] = {}
         self.n_faces, self.start = 0, 0.0  # the clock starts once the model is loaded
         self.bar = tqdm(
@@ -320,10 +388,7 @@ class _Runner:
     def add(self, job: _Job) -> None:
         """Take one decoded input: record its failure, or queue its faces for the model."""
         if job.status != "ok":
-            log.info("%s: %s (%s)", job.item.source, job.status, job.reason)
-            self.table.append(
-                make_row(job.item.source, status=job.status, error=job.reason, n_faces=0)
-            )
+            self.table.append(failure_row(job.item, job.status, job.reason))
             self.bar.update(1)
             return
         if not job.faces:
@@ -335,7 +400,7 @@ class _Runner:
             self.flush(self.opts.batch_size)
 
     def flush(self, size: int | None = None) -> None:
-        """Score and write the first ``size`` pending faces (all when ``None``)."""
+        """Score the first ``size`` pending faces (all when ``None``); queue their writes."""
         size = len(self.pending) if size is None else size
         todo, self.pending = self.pending[:size], self.pending[size:]
         if todo:
@@ -343,10 +408,30 @@ class _Runner:
             self.start = self.start or time.perf_counter()
             scores = score_faces(model, [face for _, face in todo], self.opts)
             for (job, face), score in zip(todo, scores):
-                self._finish_face(job, face, score)
+                args = (job.item, face, len(job.faces), score, self.opts)
+                args += (job.not_face.get(face.index, False),)
+                if self.writers is None:
+                    self._finish_face(job, face_row(*args))
+                else:
+                    self.writing.append((job, self.writers.submit(face_row, *args)))
+        self.drain(wait_for=_WRITE_BACKLOG * self.opts.batch_size)
 
-    def _finish_face(self, job: _Job, face, score: _Score | Exception) -> None:
-        row = self._face_row(job, face, score)
+    def drain(self, wait_for: int = 0) -> None:
+        """Append the rows of finished writes, waiting until at most ``wait_for`` remain."""
+        while self.writing and (len(self.writing) > wait_for or self.writing[0][1].done()):
+            job, future = self.writing.popleft()
+            self._finish_face(job, future.result())
+
+    def close(self) -> None:
+        """Finish the queued writes (their rows are appended) and stop the pool."""
+        try:
+            self.drain()
+        finally:
+            if self.writers is not None:
+                self.writers.shutdown(wait=True)
+            self.bar.close()
+
+    def _finish_face(self, job: _Job, row: list[str]) -> None:
         self.table.append(row)
         self.n_faces += row[2] == "ok"
         self.left[job.index] -= 1
@@ -360,36 +445,6 @@ class _Runner:
     def rate(self) -> float:
         """Faces scored per second since the model was ready."""
         return self.n_faces / max(time.perf_counter() - self.start, 1e-9) if self.start else 0.0
-
-    def _face_row(self, job: _Job, face, score: _Score | Exception) -> list[str]:
-        source, k, n = job.item.source, face.index, len(job.faces)
-        try:
-            if isinstance(score, Exception):
-                raise score
-            map_file = ""
-            if self.opts.maps_dir is not None:
-                stem = f"{output_stem(job.item.path)}_{k}"
-                write_face_files(
-                    self.opts.maps_dir, stem, face.image, score.plq, score.q, score.q_se
-                )
-                map_file = f"{stem}.npy"
-            return make_row(
-                source,
-                face=k,
-                status="ok",
-                quality=score.q,
-                quality_raw=score.q_raw,
-                map_file=map_file,
-                quality_se=score.q_se,
-                n_faces=n,
-                quality_100=score.q100,
-                not_a_face=int(job.not_face.get(k, False)),
-            )
-        except Exception as exc:  # a face that fails is recorded, the run goes on
-            log.debug("face %d of %s failed", k, source, exc_info=True)
-            status, reason = failure(exc)
-            log.info("%s face %d: %s (%s)", source, k, status, reason)
-            return make_row(source, face=k, status=status, error=reason, n_faces=n)
 
 
 def run_batch(
@@ -420,6 +475,7 @@ def run_batch(
             for job in _jobs(jobs, worker):
                 runner.add(job)
             runner.flush()
+            runner.close()
         if runner.n_faces:
             log.info(
                 "%d faces in %.1f s: %.2f faces/s",
@@ -429,7 +485,7 @@ def run_batch(
             )
     finally:
         stop.set()
-        runner.bar.close()
+        runner.close()
         table.close()
     return table.finish()
 

@@ -84,21 +84,23 @@ def read_results(path: str | os.PathLike) -> list[list[str]]:
     return [r for r in rows[1:] if len(r) == len(COLUMNS)]
 
 
-def finished_rows(rows: Sequence[list[str]], maps_dir: Path | None) -> list[list[str]]:
+def finished_rows(
+    rows: Sequence[list[str]], maps_dir: Path | None, figures: str = "png"
+) -> list[list[str]]:
     """The rows of inputs that were finished: one failure row, or every face's row.
 
     An input with an ``error`` row (a transient failure) is not finished: ``--resume``
     does it again. Final statuses (``ok``, ``no_face``, ``unreadable``, ``too_small``,
-    ``skipped``) are kept. With ``maps_dir`` an ``ok`` row also needs its ``.npy`` and
-    ``.png`` there.
+    ``skipped``) are kept. With ``maps_dir`` an ``ok`` row also needs its ``.npy`` there
+    (and its ``.png`` with ``figures="png"``).
     """
     groups: dict[str, list[list[str]]] = {}
     for row in rows:
         groups.setdefault(row[0], []).append(row)
-    return [r for group in groups.values() if _finished(group, maps_dir) for r in group]
+    return [r for group in groups.values() if _finished(group, maps_dir, figures) for r in group]
 
 
-def _finished(group: list[list[str]], maps_dir: Path | None) -> bool:
+def _finished(group: list[list[str]], maps_dir: Path | None, figures: str = "png") -> bool:
     recs = [dict(zip(COLUMNS, r)) for r in group]
     if any(r["status"] == "error" for r in recs):
         return False  # transient (a full disk, a failing device): retried by --resume
@@ -108,16 +110,16 @@ def _finished(group: list[list[str]], maps_dir: Path | None) -> bool:
     if not n.isdigit() or sorted(r["face"] for r in recs) != sorted(map(str, range(int(n)))):
         return False
     return maps_dir is None or all(
-        _maps_exist(maps_dir, r["map_file"]) for r in recs if r["status"] == "ok"
+        _maps_exist(maps_dir, r["map_file"], figures == "png") for r in recs if r["status"] == "ok"
     )
 
 
-def _maps_exist(folder: Path, map_file: str) -> bool:
+def _maps_exist(folder: Path, map_file: str, png: bool = True) -> bool:
     try:
         npy = safe_join(folder, map_file)
     except InvalidArgumentError:
         return False
-    return npy.is_file() and npy.with_suffix(".png").is_file()
+    return npy.is_file() and (not png or npy.with_suffix(".png").is_file())
 
 
 def _csv_bytes(rows: Iterable[Sequence[str]]) -> bytes:

@@ -26,12 +26,12 @@ from ..core.quality import (
     SerfiqSettings,
     serfiq_from_features,
 )
-from ..core.regression import QualityNode
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
 from .constants import PAPER_A, PAPER_B
+from .regression import QualityNode, check_on_degenerate
 from .validation import positive
 
 
@@ -160,32 +160,35 @@ def pixel_quality_map(
     """
     images = check_images(images, model)
     settings = SerfiqSettings(n_passes, dropout_p, alpha, r, seed).resolved(model)
+    check_on_degenerate(on_degenerate)
     a, b = resolve_a(model, a), positive("b", b)
     size = chunk_size_for(images.device, chunk_size)
-    parts = [_plq_chunk(model, chunk, settings, on_degenerate) for chunk in images.split(size)]
-    grads = torch.cat([g for g, _, _ in parts])
-    quality = _cat_quality([q for _, q, _ in parts])
+    parts = [_plq_chunk(model, chunk, settings) for chunk in images.split(size)]
+    # the degenerate-node check: one host sync for the call, not one per chunk
+    QualityNode.check_degenerate(torch.cat([t for *_, t in parts]), on_degenerate)
+    grads = torch.cat([g for g, *_ in parts])
+    quality = _cat_quality([q for _, q, *_ in parts])
     saliency = aggregate_gradients(grads)
     return PLQResult(
         value_map(saliency, a, b),
         saliency,
         grads,
         quality,
-        torch.cat([s for _, _, s in parts]),
+        torch.cat([s for _, _, s, _ in parts]),
         a,
         b,
     )
 
 
-def _plq_chunk(model: FRModel, x: torch.Tensor, settings: SerfiqSettings, on_degenerate: str):
+def _plq_chunk(model: FRModel, x: torch.Tensor, settings: SerfiqSettings):
     x = x.detach().clone().requires_grad_(True)
     feat = model.features(x)
     with torch.no_grad():
         quality = serfiq_from_features(model, feat.detach(), **asdict(settings))
     emb = model.embed_features(feat)
-    node = QualityNode.fit(emb, quality.q, on_degenerate=on_degenerate)
+    node, tiny = QualityNode.fit_deferred(emb, quality.q)
     (grads,) = torch.autograd.grad(node(emb).sum(), x)
-    return grads, quality, node.scale
+    return grads, quality, node.scale, tiny
 
 
 def _cat_quality(parts: list[QualityResult]) -> QualityResult:

@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 MIN_EMBEDDING_SUM = 1e-6
 
 
+def check_on_degenerate(on_degenerate: str) -> None:
+    """Raise :class:`InvalidArgumentError` unless ``on_degenerate`` is "raise" or "clamp"."""
+    if on_degenerate not in ("raise", "clamp"):
+        raise InvalidArgumentError(
+            f"on_degenerate must be 'raise' or 'clamp', got {on_degenerate!r}"
+        )
+
+
 class QualityNode(nn.Module):
     """The paper's quality node: a bias-free linear unit per image on the embedding.
 
@@ -61,27 +69,47 @@ class QualityNode(nn.Module):
             QualityNodeError: a sum below the floor with ``on_degenerate="raise"``.
             InvalidArgumentError: ``on_degenerate`` is neither ``"raise"`` nor ``"clamp"``.
         """
-        if on_degenerate not in ("raise", "clamp"):
-            raise InvalidArgumentError(
-                f"on_degenerate must be 'raise' or 'clamp', got {on_degenerate!r}"
-            )
+        node, tiny = cls.fit_deferred(emb0, q)
+        cls.check_degenerate(tiny, on_degenerate)
+        return node
+
+    @classmethod
+    def fit_deferred(cls, emb0: torch.Tensor, q: torch.Tensor) -> tuple[QualityNode, torch.Tensor]:
+        """:meth:`fit` without its check: no host sync, for the per-chunk path.
+
+        The weights use |Σe| clamped to ``MIN_EMBEDDING_SUM`` (sign kept) where it is
+        smaller; the caller passes the returned (B,) bool mask of those images to
+        :meth:`check_degenerate` once, at the end of its call.
+        """
         total = emb0.detach().sum(dim=1)
         tiny = total.abs() < MIN_EMBEDDING_SUM
-        if tiny.any():
-            bad = tiny.nonzero().flatten().tolist()
-            msg = (
-                f"embedding component sum ~0 for image(s) {bad}: "
-                "the quality node's weight Q̂/Σe is undefined"
-            )
-            if on_degenerate == "raise":
-                raise QualityNodeError(
-                    msg + "; pass on_degenerate='clamp' to accept a clamped weight"
-                )
-            log.warning("%s; clamping |Σe| to %g", msg, MIN_EMBEDDING_SUM)
-            sign = torch.where(total >= 0, 1.0, -1.0).to(total)
-            total = torch.where(tiny, sign * MIN_EMBEDDING_SUM, total)
+        sign = torch.where(total >= 0, 1.0, -1.0).to(total)
+        total = torch.where(tiny, sign * MIN_EMBEDDING_SUM, total)
         w = (q.detach().to(total) / total).unsqueeze(1).expand_as(emb0).contiguous()
-        return cls(w)
+        return cls(w), tiny
+
+    @staticmethod
+    def check_degenerate(tiny: torch.Tensor, on_degenerate: str = "raise") -> None:
+        """Raise (or warn, with ``"clamp"``) for the images flagged by :meth:`fit_deferred`.
+
+        One host sync for a whole call.
+
+        Raises:
+            QualityNodeError: some image's |Σe| < ``MIN_EMBEDDING_SUM`` and
+                ``on_degenerate="raise"``.
+            InvalidArgumentError: ``on_degenerate`` is neither ``"raise"`` nor ``"clamp"``.
+        """
+        check_on_degenerate(on_degenerate)
+        if not tiny.any():
+            return
+        bad = tiny.nonzero().flatten().tolist()
+        msg = (
+            f"embedding component sum ~0 for image(s) {bad}: "
+            "the quality node's weight Q̂/Σe is undefined"
+        )
+        if on_degenerate == "raise":
+            raise QualityNodeError(msg + "; pass on_degenerate='clamp' to accept a clamped weight")
+        log.warning("%s; clamping |Σe| to %g", msg, MIN_EMBEDDING_SUM)
 
     @property
     def scale(self) -> torch.Tensor:

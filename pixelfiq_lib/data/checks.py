@@ -82,11 +82,14 @@ def check_images(images: object, model) -> torch.Tensor:
             f"images must have shape (B, 3, {h}, {w}) RGB 0..255 for {model.name}, "
             f"got {tuple(images.shape)}"
         )
-    if not torch.isfinite(images).all():
-        raise InvalidImageError("images contain NaN or infinite values")
     if len(images) == 0:
         raise InvalidImageError("the batch is empty (B = 0): give at least one face")
-    lo, hi = float(images.min()), float(images.max())
+    # one host sync for the three checks (finite, min, max), once per call
+    finite, lo, hi = torch.stack(
+        [torch.isfinite(images).all().to(images.dtype), images.min(), images.max()]
+    ).tolist()
+    if not finite:
+        raise InvalidImageError("images contain NaN or infinite values")
     if lo < -1e-3 or hi > 255.001 or 0.0 < hi <= 1.0:
         raise InvalidImageError(
             f"images must be RGB in 0..255 (got values in [{lo:.3g}, {hi:.3g}]); "

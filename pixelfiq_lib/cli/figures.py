@@ -1,0 +1,93 @@
+"""The per-face PNG of ``pixelfiq explain`` without matplotlib figures: numpy + PIL.
+
+Same layout as :func:`pixelfiq_lib.viz.plot_explanation` drawn at the figure size the
+CLI always used (7.5 x 2.8 inches at 100 dpi = 750 x 280 pixels): Q̂ ± its Monte-Carlo
+error on top, then three panels titled "aligned face", "pixel quality" and "overlay".
+The map is coloured through a 256-entry lookup table of matplotlib's ``RdYlGn``, the
+same table (and the same ``int(p * 256)`` indexing) that ``imshow(vmin=0, vmax=1)`` and
+:func:`viz.overlay` use, so the colours equal the old figure's. Drawing one face takes
+a few milliseconds instead of about 120 ms for a matplotlib figure.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+#: Figure size in pixels (``FIGURE_SIZE`` inches at 100 dpi), panel side, title band.
+WIDTH, HEIGHT, PANEL, TOP = 750, 280, 216, 56
+TITLES = ("aligned face", "pixel quality", "overlay")
+
+
+@functools.lru_cache(maxsize=1)
+def plq_lut() -> np.ndarray:
+    """(256, 3) float64 RGB in [0, 1] of the ``RdYlGn`` colour map (matplotlib's table)."""
+    import matplotlib
+
+    from ..viz import PLQ_CMAP
+
+    return matplotlib.colormaps[PLQ_CMAP](np.arange(256))[:, :3]
+
+
+def colour_indices(plq: np.ndarray) -> np.ndarray:
+    """Lookup-table rows of a map in [0, 1], as matplotlib's ``Colormap.__call__`` picks them."""
+    x = np.asarray(plq, dtype=np.float64) * 256
+    return np.clip(x, -1, 256).astype(int).clip(0, 255)
+
+
+def colour_map(plq: np.ndarray) -> np.ndarray:
+    """(H, W) map in [0, 1] -> (H, W, 3) uint8 RGB colours."""
+    return np.round(255 * plq_lut()[colour_indices(plq)]).astype(np.uint8)
+
+
+def overlay(face: np.ndarray, plq: np.ndarray, weight: float = 0.5) -> np.ndarray:
+    """:func:`viz.overlay` by lookup table: the same pixels, without a colormap call."""
+    img = np.clip(face, 0, 255).astype(np.uint8).astype(np.float32) / 255.0
+    colours = plq_lut()[colour_indices(plq)]
+    return np.round(255 * ((1 - weight) * img + weight * colours)).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=2)
+def _font(size: int):
+    """DejaVu Sans from matplotlib's data folder (it draws Q̂); PIL's default otherwise."""
+    from PIL import ImageFont
+
+    try:
+        import matplotlib
+
+        path = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
+        return ImageFont.truetype(path, size)
+    except (ImportError, OSError):
+        return ImageFont.load_default()
+
+
+def explanation_image(face: np.ndarray, plq: np.ndarray, quality: float, q_se: float | None = None):
+    """The three-panel figure of one face as a PIL image (750 x 280 RGB).
+
+    Args:
+        face: (112, 112, 3) uint8 RGB aligned face.
+        plq: (112, 112) map in [0, 1].
+        quality, q_se: Q̂ and its Monte-Carlo error, printed on top.
+    """
+    from PIL import Image, ImageDraw
+
+    plq = np.clip(np.asarray(plq, dtype=np.float32), 0.0, 1.0)
+    panels = (np.clip(face, 0, 255).astype(np.uint8), colour_map(plq), overlay(face, plq))
+    canvas = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    draw = ImageDraw.Draw(canvas)
+    label = f"Q\u0302 = {quality:.3f}" + (f" ± {q_se:.3f}" if q_se is not None else "")
+    draw.text((WIDTH / 2, 6), label, fill="black", font=_font(16), anchor="ma")
+    step = WIDTH / 3
+    for k, (title, panel) in enumerate(zip(TITLES, panels)):
+        left = int(round(step * k + (step - PANEL) / 2))
+        tile = Image.fromarray(panel).resize((PANEL, PANEL), Image.Resampling.NEAREST)
+        canvas.paste(tile, (left, TOP))
+        draw.text((left + PANEL / 2, TOP - 6), title, fill="black", font=_font(13), anchor="md")
+    return canvas
+
+
+def save_explanation_png(fh, face, plq, quality: float, q_se: float | None = None) -> None:
+    """Write :func:`explanation_image` as PNG to an open binary file (fast zlib level)."""
+    explanation_image(face, plq, quality, q_se).save(fh, format="PNG", compress_level=1)
