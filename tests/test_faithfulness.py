@@ -223,7 +223,7 @@ def test_faithfulness_table(sface, faces):
     expected = {f"{s}_{t}" for s in stems for t in ("quality", "cosine")}
     assert {r["metric"] for r in recs} == expected and len(recs) == 6
     for r in recs:
-        assert set(r) == {"map_method", "model", "metric", "mean", "std", "n"}
+        assert set(r) == {"map_method", "model", "metric", "mean", "std", "n", "ci_low", "ci_high"}
         assert (r["map_method"], r["model"], r["n"]) == ("random", "sface", 2)
         assert np.isfinite(r["mean"]) and r["std"] >= 0
     with pytest.raises(InvalidArgumentError):

@@ -25,6 +25,8 @@ COLUMNS = (
     "error",
     "quality_se",
     "n_faces",
+    "lowest_region",
+    "lowest_region_score",
 )
 STATUSES = ("ok", "no_face", "unreadable", "too_small", "skipped", "error")
 #: File written into every ``explain --out`` folder; folders holding it are not inputs.

@@ -165,6 +165,14 @@ def build_parser(
     run = [parents["inputs"], parents["model"], parents["logs"]]
     p = sub.add_parser("explain", parents=run, help="PLQ maps, figures and results.csv")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--map",
+        default="plq",
+        metavar="NAME",
+        help="map method (default plq, the paper's map; counterfactual is the best "
+        "measured quality map, ~175 forwards per face); see `pixelfiq explain --map list`. "
+        "Maps other than plq are written as per-face ranks in [0, 1]",
+    )
     p.set_defaults(func=cmd_explain)
     p = sub.add_parser("quality", parents=run, help="SER-FIQ qualities only, as CSV")
     p.add_argument("--out", default=None, metavar="FILE.csv", help="CSV file (default: stdout)")
@@ -217,10 +225,23 @@ def _version() -> str:
 # --------------------------------------------------------------------------- commands
 def cmd_explain(args: argparse.Namespace) -> int:
     """``pixelfiq explain``: maps, figures and the results table in ``--out``."""
+    _check_map(args.map)
     out = _output_folder(args.out)
     name = "results.csv" if args.shard is None else "results-shard{}of{}.csv".format(*args.shard)
     items = _inputs(args, exclude=[out])
     return _run(items, args, out / name, maps_dir=out)
+
+
+def _check_map(name: str) -> None:
+    """UsageError (exit 2) unless ``name`` is a map method; ``list`` prints them all."""
+    from ..core.maps import MAP_DESCRIPTIONS, MAP_METHODS
+
+    if name in MAP_METHODS:
+        return
+    known = "\n".join(f"  {k:24s} {MAP_DESCRIPTIONS.get(k, '')}" for k in MAP_METHODS)
+    if name == "list":
+        raise UsageError(f"map methods:\n{known}")
+    raise UsageError(f"unknown map method {name!r} for --map; known:\n{known}")
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -367,6 +388,7 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         min_face_size=args.min_face_size,
         resume=args.resume,
         model_name=args.model.lower(),
+        map_method=getattr(args, "map", "plq"),
         progress=not args.quiet and sys.stderr.isatty(),
     )
     rows = batch.run_batch(

@@ -51,7 +51,13 @@ def safe_join(folder: str | os.PathLike, name: str) -> Path:
 
 
 def write_face_files(
-    folder: Path, stem: str, face_img: np.ndarray, plq: np.ndarray, quality: float, q_se: float
+    folder: Path,
+    stem: str,
+    face_img: np.ndarray,
+    plq: np.ndarray,
+    quality: float,
+    q_se: float,
+    verdict: str | None = None,
 ) -> None:
     """Write ``<stem>.npy`` (float32 (112, 112) map in [0, 1]) and ``<stem>.png``.
 
@@ -64,6 +70,7 @@ def write_face_files(
         face_img: (112, 112, 3) uint8 RGB aligned face.
         plq: (112, 112) map in [0, 1].
         quality, q_se: Q̂ and its Monte-Carlo error, printed on the figure.
+        verdict: the region verdict sentence, printed under the panels when given.
     """
     from matplotlib.figure import Figure
 
@@ -73,6 +80,8 @@ def write_face_files(
     atomic_write(safe_join(folder, f"{stem}.npy"), lambda fh: np.save(fh, arr))
     fig = Figure(figsize=FIGURE_SIZE)
     plot_explanation(face_img, arr, quality, axes=fig.subplots(1, 3), q_se=q_se)
+    if verdict:
+        fig.text(0.5, 0.01, verdict, ha="center", va="bottom", fontsize=7)
     atomic_write(
         safe_join(folder, f"{stem}.png"), lambda fh: fig.savefig(fh, format="png", dpi=100)
     )

@@ -45,6 +45,7 @@ class BatchOptions:
         resume: keep the finished rows of an earlier run with the same settings.
         progress: show a tqdm bar on stderr.
         model_name: recorded in the settings file that ``--resume`` checks.
+        map_method: the map of ``explain`` (``core.maps.MAP_METHODS``; default plq).
     """
 
     csv_path: Path
@@ -57,6 +58,7 @@ class BatchOptions:
     resume: bool = False
     progress: bool = False
     model_name: str = "sface"
+    map_method: str = "plq"
 
     def settings(self) -> dict[str, object]:
         """The settings that change results (checked by ``--resume``)."""
@@ -67,6 +69,8 @@ class BatchOptions:
             "seed": self.seed,
             "faces": self.faces,
             "min_face_size": self.min_face_size,
+            # only when not the default, so that earlier plq runs still resume
+            **({"map": self.map_method} if self.map_method != "plq" else {}),
         }
 
 
@@ -212,6 +216,8 @@ class _Score:
     q_raw: float
     q_se: float
     plq: np.ndarray | None
+    region: str = ""
+    region_score: float | str = ""
 
 
 def score_faces(model, faces: Sequence, opts: BatchOptions) -> list[_Score | Exception]:
@@ -238,13 +244,39 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
 
     x = to_tensor(list(faces))
     kw = dict(n_passes=opts.n_passes, seed=opts.seed)
+    verdicts = [("", "")] * len(faces)
     if opts.maps_dir is None:
         res, plq = serfiq_quality(model, x, **kw), [None] * len(faces)
-    else:
+    elif opts.map_method == "plq":
         out = pixel_quality_map(model, x, chunk_size=len(faces), **kw)
         res, plq = out.quality, list(out.plq.detach().cpu().numpy())
+        verdicts = _verdicts(model, out.plq, "plq")
+    else:
+        res, plq, verdicts = _other_map(model, x, opts)
     vals = [t.detach().cpu().double().tolist() for t in (res.q, res.q_raw, res.q_se)]
-    return [_Score(*v, p) for *v, p in zip(*vals, plq)]
+    return [_Score(*v, p, *r) for *v, p, r in zip(*vals, plq, verdicts)]
+
+
+def _other_map(model, x, opts: BatchOptions):
+    """Q̂, the ``--map`` method's maps as per-face ranks in [0, 1], and region verdicts."""
+    from ..core.counterfactual import rank_map
+    from ..core.maps import quality_map
+    from ..core.quality import serfiq_quality
+    from ..evaluation.faithfulness import faithfulness_settings
+
+    res = serfiq_quality(model, x, n_passes=opts.n_passes, seed=opts.seed)
+    kw = faithfulness_settings(opts.n_passes, opts.seed).get(opts.map_method, {})
+    raw = quality_map(model, x, opts.map_method, **kw)
+    shown = rank_map(raw) if opts.map_method != "counterfactual_prior" else raw
+    return res, list(shown.detach().cpu().numpy()), _verdicts(model, raw, opts.map_method)
+
+
+def _verdicts(model, maps, method: str) -> list[tuple[str, float]]:
+    """(lowest region, z-score) per map, against the network's packaged reference."""
+    from ..evaluation.regions import lowest_region, network_region_reference
+
+    ref = network_region_reference(model.name, method)
+    return [lowest_region(m, ref) for m in maps.detach().cpu().numpy()]
 
 
 class _Runner:
@@ -321,7 +353,13 @@ class _Runner:
             if self.opts.maps_dir is not None:
                 stem = f"{output_stem(job.item.path)}_{k}"
                 write_face_files(
-                    self.opts.maps_dir, stem, face.image, score.plq, score.q, score.q_se
+                    self.opts.maps_dir,
+                    stem,
+                    face.image,
+                    score.plq,
+                    score.q,
+                    score.q_se,
+                    verdict=_verdict_text(score),
                 )
                 map_file = f"{stem}.npy"
             return make_row(
@@ -333,12 +371,20 @@ class _Runner:
                 map_file=map_file,
                 quality_se=score.q_se,
                 n_faces=n,
+                lowest_region=score.region,
+                lowest_region_score=score.region_score,
             )
         except Exception as exc:  # a face that fails is recorded, the run goes on
             log.debug("face %d of %s failed", k, source, exc_info=True)
             status, reason = failure(exc)
             log.info("%s face %d: %s (%s)", source, k, status, reason)
             return make_row(source, face=k, status=status, error=reason, n_faces=n)
+
+
+def _verdict_text(score: _Score) -> str | None:
+    from ..evaluation.regions import verdict_text
+
+    return verdict_text(score.region, score.region_score) if score.region else None
 
 
 def run_batch(
