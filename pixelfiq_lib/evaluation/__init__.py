@@ -5,7 +5,8 @@
   from any identity folder, EDC curves and pAUC;
 * :mod:`.experiments` — the paper's three experiments;
 * :mod:`.faithfulness` — deletion/insertion curves judging every map method;
-* :mod:`.regions` — per-region summaries of a map.
+* :mod:`.regions` — per-region summaries of a map and region verdicts;
+* :mod:`.localisation` — the occluder-localisation benchmark of the map methods.
 
 Taught in: 04_evaluation.ipynb
 """
@@ -60,6 +61,17 @@ from .faithfulness import (  # noqa: F401
     step_images,
     trapezoid_auc,
 )
+from .localisation import (  # noqa: F401
+    LOC_METHODS,
+    OCC_BOX,
+    OCCLUDERS,
+    bootstrap_ci,
+    loc_auroc,
+    localisation_benchmark,
+    occluded_faces,
+    paste_occluder,
+    pointing,
+)
 from .perturbations import (  # noqa: F401
     DEGRADATIONS,
     DISTURBANCES,
@@ -97,9 +109,13 @@ from .regions import (  # noqa: F401
     RegionStat,
     crop_landmarks,
     describe_lowest_region,
+    lowest_region,
+    network_region_reference,
     region_masks,
+    region_mean_reference,
     region_reference,
     region_summary,
+    verdict_text,
 )
 from .verification import (  # noqa: F401
     EDC_SETTINGS,
@@ -116,6 +132,19 @@ from .verification import (  # noqa: F401
 )
 
 __all__ = [
+    "LOC_METHODS",
+    "OCC_BOX",
+    "OCCLUDERS",
+    "bootstrap_ci",
+    "loc_auroc",
+    "localisation_benchmark",
+    "lowest_region",
+    "network_region_reference",
+    "occluded_faces",
+    "paste_occluder",
+    "pointing",
+    "region_mean_reference",
+    "verdict_text",
     "BenchmarkSet",
     "DEGRADATIONS",
     "DISTURBANCES",
