@@ -40,7 +40,12 @@ def main() -> None:
     args = parser.parse_args()
     faces = [f.image for k, group in bbt_faces().items() if k in FIT_IDENTITIES for f in group]
     grad = {"n_passes": args.passes, "seed": args.seed}
-    kw = {"plq": grad, "quality_gradient": grad, "counterfactual": {"seed": args.seed}}
+    kw = {
+        "plq": grad,
+        "quality_gradient": grad,
+        "plq_quality_gradient": grad,
+        "counterfactual": {"seed": args.seed},
+    }
     out = {
         "made_by": "benchmarks/region_reference.py",
         "faces": f"{len(faces)} clean bbt faces of {', '.join(FIT_IDENTITIES)}",

@@ -70,8 +70,13 @@ def quality_gradient(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Te
 def quality_gradient_smooth(
     model: FRModel, images: torch.Tensor, *, sigma: float = SMOOTH_SIGMA, **kwargs
 ) -> torch.Tensor:
-    """:func:`quality_gradient` blurred by a Gaussian of ``sigma`` px (best on noise patches)."""
-    return smooth_maps(quality_gradient(model, images, **kwargs), sigma)
+    """The value-mapped quality gradient (``plq_quality_gradient``) blurred by a Gaussian
+    of ``sigma`` px: (B, H, W) in [0, 1). The best measured map on noise patches.
+
+    Smoothing after the value mapping (as measured in benchmarks/RESULTS.md) keeps a few
+    extreme gradients from dominating the blur.
+    """
+    return smooth_maps(plq_quality_gradient_map(model, images, **kwargs), sigma)
 
 
 def mean_face_deviation(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:

@@ -227,7 +227,7 @@ def compute_maps(
     """Maps of several methods on one batch, sharing work between related methods.
 
     ``plq_smooth`` reuses ``plq``, ``quality_gradient_smooth`` reuses
-    ``quality_gradient`` and ``counterfactual_prior`` reuses ``counterfactual`` (with
+    ``plq_quality_gradient`` and ``counterfactual_prior`` reuses ``counterfactual`` (with
     their default smoothing and rank combination), so each is as if called alone.
 
     Returns:
@@ -237,7 +237,7 @@ def compute_maps(
     kw = method_kwargs or {}
     derived = {
         "plq_smooth": "plq",
-        "quality_gradient_smooth": "quality_gradient",
+        "quality_gradient_smooth": "plq_quality_gradient",
         "counterfactual_prior": "counterfactual",
     }
     base_fns = {**MAP_METHODS, "quality_gradient": quality_gradient}
