@@ -311,10 +311,15 @@ def region_mean_reference(
     }
 
 
-@functools.lru_cache(maxsize=1)
 def _reference_table() -> dict:
     if not REGION_REFERENCE_FILE.exists():
         return {}
+    return _read_reference(REGION_REFERENCE_FILE.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_reference(_mtime: int) -> dict:
+    # keyed by the file's mtime: a rewritten reference is read again
     return json.loads(REGION_REFERENCE_FILE.read_text())
 
 
