@@ -179,7 +179,7 @@ def row(source, face="", status="ok", n_faces=1, map_file=""):
 
 def test_make_row_formats_floats_and_orders_columns():
     r = table.make_row("a.jpg", face=0, status="ok", quality=0.123456789, n_faces=2)
-    assert r == ["a.jpg", "0", "ok", "0.123457", "", "", "", "", "2"]
+    assert r == ["a.jpg", "0", "ok", "0.123457", "", "", "", "", "2", "", ""]
     with pytest.raises(InvalidArgumentError):
         table.make_row("a.jpg", colour="red")
 
