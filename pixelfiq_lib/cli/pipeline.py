@@ -276,7 +276,10 @@ def _verdicts(model, maps, method: str) -> list[tuple[str, float]]:
     from ..evaluation.regions import lowest_region, network_region_reference
 
     ref = network_region_reference(model.name, method)
-    return [lowest_region(m, ref) for m in maps.detach().cpu().numpy()]
+    # Two decimals: maps agree across batch compositions only to float32 rounding, which
+    # a z-score amplifies; the rounded score keeps --shard/--resume rows identical.
+    out = [lowest_region(m, ref) for m in maps.detach().cpu().numpy()]
+    return [(region, f"{score:.2f}") for region, score in out]
 
 
 class _Runner:
@@ -384,7 +387,7 @@ class _Runner:
 def _verdict_text(score: _Score) -> str | None:
     from ..evaluation.regions import verdict_text
 
-    return verdict_text(score.region, score.region_score) if score.region else None
+    return verdict_text(score.region, float(score.region_score)) if score.region else None
 
 
 def run_batch(
