@@ -1,4 +1,13 @@
-"""``pixelfiq evaluate``: the evaluation driver and its command line."""
+"""``pixelfiq evaluate``: the evaluation driver and its command line.
+
+``results.json`` sections: ``meta``, ``verification``, ``probes``, ``edc``,
+``faithfulness`` (deletion/insertion AUCs with bootstrap ``ci_low``/``ci_high``),
+``faithfulness_curves``, ``paper_experiments``, and the occluder-localisation sections
+``localisation`` (``{map_method, model, occluder, size, metric, mean, ci_low, ci_high,
+n}``, metrics loc_auroc, loc_auroc_delta, pointing, delta_q), ``map_costs`` (seconds and
+forward+backward equivalents per face) and ``region_verdicts`` (share of eye squares and
+sunglasses whose lowest region is the covered eye).
+"""
 
 from __future__ import annotations
 
