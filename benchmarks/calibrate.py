@@ -23,12 +23,10 @@ import numpy as np
 from pixelfiq_lib.core.backprop import calibrate_model
 from pixelfiq_lib.core.counterfactual import MEAN_FACE_FILE, make_mean_face
 from pixelfiq_lib.data import bbt_faces, sample_faces, to_tensor
+from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES
 from pixelfiq_lib.models import load_model
 
 FIT_ALPHA_R = {"sface": False, "mobilefacenet": True}
-#: bbt identities used to fit reference images and constants of the maps; the
-#: localisation benchmark reports on the others.
-FIT_IDENTITIES = ("amy", "bernadette", "howard", "leonard")
 
 
 def write_mean_face() -> None:
