@@ -1,6 +1,7 @@
 """Fit each shipped network's constants (alpha, r, a) on reference faces.
 
 Usage: python benchmarks/calibrate.py [--passes 100] [--seed 0] [--quality-100]
+       python benchmarks/calibrate.py --mean-face      (writes core/mean_face.npy)
 
 Reference faces: insightface's sample faces plus ../shared/data/bbt (47 faces). SFace
 keeps the paper's alpha = 130, r = 0.88 (its raw qualities sit in the band they were
@@ -13,16 +14,24 @@ table on the rest (never fitted and reported on the same faces):
 
 * fitted on: insightface's 7 sample faces + bbt amy, bernadette, howard, leonard (27);
 * reported on: bbt penny, raj, sheldon, stuart (20 faces, held out).
+``--mean-face`` writes the counterfactual maps' fill image
+``pixelfiq_lib/core/mean_face.npy``: the pixel-wise mean (rounded to uint8) of the 20
+aligned bbt faces of the FIT identities (:data:`FIT_IDENTITIES`). The benchmarks report
+on the other identities (penny, raj, sheldon, stuart), never on a face that made it.
 """
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from pixelfiq_lib.core.backprop import calibrate_model
+from pixelfiq_lib.core.counterfactual import MEAN_FACE_FILE, make_mean_face
 from pixelfiq_lib.core.quality import serfiq_quality
 from pixelfiq_lib.core.scale100 import fit_quality_100, format_percentiles
 from pixelfiq_lib.data import bbt_faces, sample_faces, to_tensor
+from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES
 from pixelfiq_lib.models import load_model
 
 FIT_ALPHA_R = {"sface": False, "mobilefacenet": True}
@@ -59,12 +68,22 @@ def quality_100_constants(passes: int = 100, seed: int = 0) -> dict:
     return out
 
 
+def write_mean_face() -> None:
+    """Write MEAN_FACE_FILE from the FIT identities' aligned bbt faces."""
+    faces = [f.image for k, group in bbt_faces().items() if k in FIT_IDENTITIES for f in group]
+    np.save(MEAN_FACE_FILE, make_mean_face(faces))
+    print(f"{MEAN_FACE_FILE}: mean of {len(faces)} faces of {', '.join(FIT_IDENTITIES)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quality-100", action="store_true", help="fit only quality_100")
+    parser.add_argument("--mean-face", action="store_true", help="write core/mean_face.npy")
     args = parser.parse_args()
+    if args.mean_face:
+        return write_mean_face()
     if args.quality_100:
         for name, m in quality_100_constants(args.passes, args.seed).items():
             print(f"## {name}: slope={m.slope:.6g} centre={m.centre:.6g}")

@@ -31,6 +31,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "value_map",
     ),
     "core.constants": ("PAPER_A", "PAPER_ALPHA", "PAPER_B", "PAPER_R"),
+    "core.maps": ("quality_map",),
     "core.quality": (
         "QualityResult",
         "SerfiqSettings",

@@ -322,6 +322,7 @@ def test_quality_explicit_files_globs_and_largest_face(photo_dir, tmp_path):
         (["quality", "face.png", "--model", "nonet"], "unknown model"),
         (["quality", "face.png", "--device", "nodevice"], "--device"),
         (["quality", "face.png", "--resume"], "--resume needs --out"),
+        (["explain", "face.png", "--out", "o", "--map", "nomap"], "unknown map method"),
         (["frobnicate"], "invalid choice"),
     ],
 )

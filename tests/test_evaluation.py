@@ -525,6 +525,30 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert "embed and score" not in capsys.readouterr().err, "--quiet: no progress bars"
     for name in ("images", "comparisons"):
         assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
+    # occluder localisation on the non-FIT identity (raj), with bootstrap CIs
+    loc_keys = {
+        "map_method",
+        "model",
+        "occluder",
+        "size",
+        "metric",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n",
+    }
+    assert res["localisation"] and all(set(r) == loc_keys for r in res["localisation"])
+    assert {r["metric"] for r in res["localisation"]} == {
+        "loc_auroc",
+        "loc_auroc_delta",
+        "pointing",
+        "delta_q",
+    }
+    assert {"plq", "counterfactual", "occlusion"} <= {r["map_method"] for r in res["localisation"]}
+    assert res["meta"]["localisation_faces"]["sface"] == ["raj"]
+    assert all(r["ci_low"] <= r["mean"] + 1e-9 <= r["ci_high"] + 2e-9 for r in res["localisation"])
+    assert {"fwd_bwd_equivalents"} <= set(res["map_costs"][0]) and res["region_verdicts"]
+    assert all({"ci_low", "ci_high"} <= set(r) for r in res["faithfulness"])
 
 
 def _edc_key(rec: dict) -> tuple:

@@ -20,6 +20,12 @@ SMALL = {  # tiny settings per method: the module stays well under 90 s on 2 CPU
     "perturbation": dict(window=56, stride=28, n_passes=N_PASSES),
     "integrated_gradients": dict(n_steps=8),
     "occlusion": dict(window=56, stride=28),
+    "plq_smooth": dict(n_passes=N_PASSES),
+    "quality_gradient": dict(n_passes=N_PASSES),
+    "quality_gradient_smooth": dict(n_passes=N_PASSES),
+    "counterfactual": dict(n_passes=4, n_segments=(8,)),
+    "counterfactual_prior": dict(n_passes=4, n_segments=(8,)),
+    "mean_face_deviation": dict(n_segments=(8,)),
 }
 
 
@@ -52,7 +58,13 @@ def cosine_to(sface, images, ref) -> torch.Tensor:
 def test_every_method_gives_finite_maps(maps, faces):
     assert set(maps) == {
         "plq",
+        "plq_smooth",
         "plq_quality_gradient",
+        "quality_gradient",
+        "quality_gradient_smooth",
+        "counterfactual",
+        "counterfactual_prior",
+        "mean_face_deviation",
         "random",
         "perturbation",
         "saliency",
@@ -223,7 +235,7 @@ def test_faithfulness_table(sface, faces):
     expected = {f"{s}_{t}" for s in stems for t in ("quality", "cosine")}
     assert {r["metric"] for r in recs} == expected and len(recs) == 6
     for r in recs:
-        assert set(r) == {"map_method", "model", "metric", "mean", "std", "n"}
+        assert set(r) == {"map_method", "model", "metric", "mean", "std", "n", "ci_low", "ci_high"}
         assert (r["map_method"], r["model"], r["n"]) == ("random", "sface", 2)
         assert np.isfinite(r["mean"]) and r["std"] >= 0
     with pytest.raises(InvalidArgumentError):

@@ -53,8 +53,11 @@ def test_figure_has_the_three_panel_layout():
     assert (arr[:40] < 128).any()  # the Q̂ line is drawn
 
 
-def _legacy_write_face_files(folder, stem, face_img, plq, quality, q_se, figures="png"):
-    """The writer before issue 13: a matplotlib figure per face (kept here to compare)."""
+def _legacy_write_face_files(
+    folder, stem, face_img, plq, quality, q_se, figures="png", verdict=None
+):
+    """The writer before the PIL figures: a matplotlib figure per face (kept here to
+    compare; it has no region-verdict line)."""
     from matplotlib.figure import Figure
 
     arr = np.clip(np.asarray(plq, dtype=np.float32), 0.0, 1.0)
@@ -105,7 +108,9 @@ def test_csv_and_maps_equal_the_matplotlib_pipeline(tmp_path, sface, monkeypatch
         want = (old / f"{stem}.npy").read_bytes()
         assert (new / f"{stem}.npy").read_bytes() == want
         assert (bare / f"{stem}.npy").read_bytes() == want
-        assert Image.open(new / f"{stem}.png").size == Image.open(old / f"{stem}.png").size
+        # same layout; the new figure adds the region verdict line under the panels
+        (w_new, h_new), (w_old, h_old) = (Image.open(d / f"{stem}.png").size for d in (new, old))
+        assert w_new == w_old and h_new == h_old + figures.VERDICT
     # ... and the values recorded before the change (tolerances for other CPUs)
     rows = {r.split(",")[5][:-4]: r.split(",") for r in csv.decode().splitlines()[1:]}
     for stem, (q, (total, p1, p2)) in EXPECTED.items():

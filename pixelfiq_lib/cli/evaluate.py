@@ -1,4 +1,13 @@
-"""``pixelfiq evaluate``: the evaluation driver and its command line."""
+"""``pixelfiq evaluate``: the evaluation driver and its command line.
+
+``results.json`` sections: ``meta``, ``verification``, ``probes``, ``edc``,
+``faithfulness`` (deletion/insertion AUCs with bootstrap ``ci_low``/``ci_high``),
+``faithfulness_curves``, ``paper_experiments``, and the occluder-localisation sections
+``localisation`` (``{map_method, model, occluder, size, metric, mean, ci_low, ci_high,
+n}``, metrics loc_auroc, loc_auroc_delta, pointing, delta_q), ``map_costs`` (seconds and
+forward+backward equivalents per face) and ``region_verdicts`` (share of eye squares and
+sunglasses whose lowest region is the covered eye).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +25,7 @@ from ..errors import InvalidArgumentError, PixelfiqError
 from ..evaluation.benchmark_set import BenchmarkSet, build_benchmark
 from ..evaluation.experiments import paper_experiments
 from ..evaluation.faithfulness import FaithfulnessCurve, faithfulness_curves
+from ..evaluation.localisation import FIT_IDENTITIES, LOC_METHODS, localisation_benchmark
 from ..evaluation.perturbations import DEGRADATIONS, TURNED_YAW, yaw_proxy
 from ..evaluation.progress import show_progress, stage_bar
 from ..evaluation.tables import (
@@ -75,7 +85,7 @@ def evaluate_model(
     """Run every part for one network; append its numbers to ``results`` and its rows to
     ``tables`` (``{"images": [...], "comparisons": [...]}``), write its plots."""
     t = results["meta"]["timings_s"].setdefault(model.name, {})
-    stages = stage_bar(f"{model.name}: stages", 3)
+    stages = stage_bar(f"{model.name}: stages", 4)
     stages.set_postfix_str("verification")
     log.info("%s: verification on %d faces", model.name, len(bset.samples))
     kw = dict(n_passes=cfg["passes"], seed=cfg["seed"])
@@ -100,7 +110,8 @@ def evaluate_model(
     )
     stages.update(1)
     stages.set_postfix_str("deletion/insertion curves")
-    few = good[: cfg["faith_faces"]]
+    originals = [s.image for s in bset.samples[: bset.n_originals]]
+    few = originals if cfg["faith_faces"] == 0 else good[: cfg["faith_faces"]]
     log.info("%s: deletion/insertion curves on %d faces", model.name, len(few))
     recs, curves, secs = _timed(
         t,
@@ -117,7 +128,69 @@ def evaluate_model(
     results["faithfulness_curves"] += _curve_means(curves, model.name)
     plot_faithfulness(curves, model.name, out_dir / f"faithfulness_{model.name}.png")
     stages.update(1)
+    stages.set_postfix_str("occluder localisation")
+    evaluate_localisation(model, bset, cfg, results)
+    stages.update(1)
     stages.close()
+
+
+def localisation_faces(bset: BenchmarkSet, n_faces: int, seed: int) -> tuple[list, list[str]]:
+    """Faces for the localisation benchmark: originals of identities outside
+    :data:`FIT_IDENTITIES` (on bbt: the REPORT half; the maps' constants were fitted on
+    the others), a seeded choice of ``n_faces`` spread over identities (0 = all).
+
+    Returns:
+        (faces, their identities).
+    """
+    pool = [s for s in bset.samples[: bset.n_originals] if s.identity not in FIT_IDENTITIES]
+    if n_faces and len(pool) > n_faces:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(pool))
+        # round-robin over identities so a few faces still cover several people
+        by_id: dict[str, list[int]] = {}
+        for i in order:
+            by_id.setdefault(pool[i].identity, []).append(int(i))
+        picked: list[int] = []
+        while len(picked) < n_faces:
+            for ids in by_id.values():
+                if ids and len(picked) < n_faces:
+                    picked.append(ids.pop(0))
+        pool = [pool[i] for i in sorted(picked)]
+    return [s.image for s in pool], [s.identity for s in pool]
+
+
+def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results: dict) -> None:
+    """The ``localisation`` section: occluder localisation, costs and region verdicts."""
+    faces, ids = localisation_faces(bset, cfg["loc_faces"], cfg["seed"])
+    if len(faces) < 2:
+        log.warning(
+            "%s: localisation skipped: fewer than 2 faces outside the FIT identities", model.name
+        )
+        return
+    fast = cfg["fast"]
+    occluders = ("black", "sunglasses") if fast else None
+    log.info("%s: occluder localisation on %d faces", model.name, len(faces))
+    win = 28 if fast else 16
+    kw = {"occlusion": {"window": win, "stride": win}}
+    if fast:
+        kw["counterfactual"] = {"seed": cfg["seed"], "n_passes": 10, "n_segments": (25, 50)}
+    out = _timed(
+        results["meta"]["timings_s"][model.name],
+        "localisation",
+        localisation_benchmark,
+        model,
+        faces,
+        methods=LOC_METHODS,
+        sizes=tuple(cfg["loc_sizes"]),
+        seed=cfg["seed"],
+        n_passes=cfg["passes"],
+        method_kwargs=kw,
+        **({"occluders": occluders} if occluders else {}),
+    )
+    results["localisation"] += out["records"]
+    results["map_costs"] += out["costs"]
+    results["region_verdicts"] += out["verdicts"]
+    results["meta"].setdefault("localisation_faces", {})[model.name] = sorted(set(ids))
 
 
 def _curve_means(curves: dict[str, list[FaithfulnessCurve]], model_name: str) -> list[dict]:
@@ -153,6 +226,8 @@ def run_evaluation(
     paper_faces: int = 12,
     faith_faces: int = 4,
     faith_steps: int = 8,
+    loc_faces: int = 4,
+    loc_sizes: tuple[int, ...] = (40,),
     device: str | None = None,
     faces: str = "main",
     progress: bool = False,
@@ -180,6 +255,8 @@ def run_evaluation(
         faith_faces=faith_faces,
         faith_steps=faith_steps,
         faces=faces,
+        loc_faces=loc_faces,
+        loc_sizes=list(loc_sizes),
     )
     with show_progress(progress):
         return _run_evaluation(data_dir, out_dir, cfg, models, device, start)
@@ -213,6 +290,9 @@ def _run_evaluation(
         "faithfulness": [],
         "faithfulness_curves": [],
         "paper_experiments": {},
+        "localisation": [],
+        "map_costs": [],
+        "region_verdicts": [],
     }
     bset = _timed(
         results["meta"]["timings_s"],
@@ -260,8 +340,25 @@ def _set_meta(bset: BenchmarkSet, faces: tuple[list, list, list]) -> dict:
 
 # ---------------------------------------------------------------------- CLI
 #: Defaults of the size options, normal and with ``--fast``.
-DEFAULTS = {"passes": 100, "copies": 3, "paper_faces": 12, "faith_faces": 4, "faith_steps": 8}
-FAST_DEFAULTS = {"passes": 20, "copies": 1, "paper_faces": 3, "faith_faces": 2, "faith_steps": 4}
+DEFAULTS = {
+    "passes": 100,
+    "copies": 3,
+    "paper_faces": 12,
+    "faith_faces": 4,
+    "faith_steps": 8,
+    "loc_faces": 4,
+}
+FAST_DEFAULTS = {
+    "passes": 20,
+    "copies": 1,
+    "paper_faces": 3,
+    "faith_faces": 2,
+    "faith_steps": 4,
+    "loc_faces": 2,
+}
+#: Square sizes of the localisation benchmark, normal and ``--fast`` (a GPU run
+#: should pass ``--loc-sizes 20,30,40,50``).
+LOC_SIZES, FAST_LOC_SIZES = (40,), (40,)
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
@@ -333,8 +430,24 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="faces for deletion/insertion "
-        "curves, the first N of the paper-experiment faces "
+        "curves, the first N of the paper-experiment faces; 0 = every face of DIR "
         f"(default {DEFAULTS['faith_faces']}, fast {FAST_DEFAULTS['faith_faces']})",
+    )
+    add(
+        "--loc-faces",
+        type=int,
+        default=None,
+        metavar="N",
+        help="faces for the occluder-localisation benchmark, from identities outside the "
+        "FIT identities of bbt; 0 = all "
+        f"(default {DEFAULTS['loc_faces']}, fast {FAST_DEFAULTS['loc_faces']})",
+    )
+    add(
+        "--loc-sizes",
+        default=None,
+        metavar="S,S",
+        help="square occluder sides in px, 20-50 (default "
+        f"{','.join(map(str, LOC_SIZES))}; a full run: 20,30,40,50)",
     )
     add(
         "--faith-steps",
@@ -360,8 +473,23 @@ def cli_config(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`run_evaluation` from parsed options (validated)."""
     base = FAST_DEFAULTS if args.fast else DEFAULTS
     cfg = {k: base[k] if getattr(args, k) is None else int(getattr(args, k)) for k in base}
-    low = {"passes": 2, "copies": 0, "paper_faces": 1, "faith_faces": 1, "faith_steps": 1}
+    low = {
+        "passes": 2,
+        "copies": 0,
+        "paper_faces": 1,
+        "faith_faces": 0,
+        "faith_steps": 1,
+        "loc_faces": 0,
+    }
     bad = [f"--{k.replace('_', '-')} must be at least {v}" for k, v in low.items() if cfg[k] < v]
+    sizes = FAST_LOC_SIZES if args.fast else LOC_SIZES
+    if args.loc_sizes is not None:
+        try:
+            sizes = tuple(int(v) for v in str(args.loc_sizes).split(",") if v.strip())
+        except ValueError:
+            sizes = ()
+        if not sizes or any(not 20 <= v <= 50 for v in sizes):
+            bad.append("--loc-sizes must be comma-separated sides between 20 and 50")
     if args.max_pairs < 1 or args.seed < 0:
         bad.append("--max-pairs must be at least 1 and --seed non-negative")
     if bad:
@@ -371,6 +499,7 @@ def cli_config(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "fast": bool(args.fast),
         "max_pairs": args.max_pairs,
+        "loc_sizes": sizes,
         "models": args.model,
         "device": args.device,
         "faces": args.faces,

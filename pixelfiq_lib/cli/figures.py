@@ -18,6 +18,8 @@ import numpy as np
 
 #: Figure size in pixels (``FIGURE_SIZE`` inches at 100 dpi), panel side, title band.
 WIDTH, HEIGHT, PANEL, TOP = 750, 280, 216, 56
+#: Extra height (px) for the region verdict line under the panels.
+VERDICT = 22
 TITLES = ("aligned face", "pixel quality", "overlay")
 
 
@@ -63,19 +65,27 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def explanation_image(face: np.ndarray, plq: np.ndarray, quality: float, q_se: float | None = None):
-    """The three-panel figure of one face as a PIL image (750 x 280 RGB).
+def explanation_image(
+    face: np.ndarray,
+    plq: np.ndarray,
+    quality: float,
+    q_se: float | None = None,
+    verdict: str | None = None,
+):
+    """The three-panel figure of one face as a PIL image (750 x 280 RGB, 22 px taller
+    with a verdict).
 
     Args:
         face: (112, 112, 3) uint8 RGB aligned face.
         plq: (112, 112) map in [0, 1].
         quality, q_se: Q̂ and its Monte-Carlo error, printed on top.
+        verdict: the region verdict sentence, printed under the panels when given.
     """
     from PIL import Image, ImageDraw
 
     plq = np.clip(np.asarray(plq, dtype=np.float32), 0.0, 1.0)
     panels = (np.clip(face, 0, 255).astype(np.uint8), colour_map(plq), overlay(face, plq))
-    canvas = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    canvas = Image.new("RGB", (WIDTH, HEIGHT + (VERDICT if verdict else 0)), "white")
     draw = ImageDraw.Draw(canvas)
     label = f"Q\u0302 = {quality:.3f}" + (f" ± {q_se:.3f}" if q_se is not None else "")
     draw.text((WIDTH / 2, 6), label, fill="black", font=_font(16), anchor="ma")
@@ -85,9 +95,14 @@ def explanation_image(face: np.ndarray, plq: np.ndarray, quality: float, q_se: f
         tile = Image.fromarray(panel).resize((PANEL, PANEL), Image.Resampling.NEAREST)
         canvas.paste(tile, (left, TOP))
         draw.text((left + PANEL / 2, TOP - 6), title, fill="black", font=_font(13), anchor="md")
+    if verdict:
+        draw.text((WIDTH / 2, HEIGHT + 2), verdict, fill="black", font=_font(12), anchor="ma")
     return canvas
 
 
-def save_explanation_png(fh, face, plq, quality: float, q_se: float | None = None) -> None:
+def save_explanation_png(
+    fh, face, plq, quality: float, q_se: float | None = None, verdict: str | None = None
+) -> None:
     """Write :func:`explanation_image` as PNG to an open binary file (fast zlib level)."""
-    explanation_image(face, plq, quality, q_se).save(fh, format="PNG", compress_level=1)
+    image = explanation_image(face, plq, quality, q_se, verdict)
+    image.save(fh, format="PNG", compress_level=1)

@@ -27,6 +27,8 @@ COLUMNS = (
     "n_faces",
     "quality_100",
     "not_a_face",
+    "lowest_region",
+    "lowest_region_score",
 )
 STATUSES = ("ok", "no_face", "unreadable", "too_small", "skipped", "error")
 #: File written into every ``explain --out`` folder; folders holding it are not inputs

@@ -173,6 +173,15 @@ def build_parser(
         help="a PNG figure per face beside its .npy map, or maps only (default png)",
     )
     _add_engine_arguments(p)
+    p.add_argument(
+        "--map",
+        default="plq",
+        metavar="NAME",
+        help="map method (default plq, the paper's map; counterfactual is the best "
+        "measured quality map, ~175 forwards per face), counterfactual_prior, plq_smooth, "
+        "quality_gradient, quality_gradient_smooth, occlusion, ... (README). "
+        "Maps other than plq are written as per-face ranks in [0, 1]",
+    )
     p.set_defaults(func=cmd_explain)
     q_parents = _common_parents()  # fresh actions: INPUT becomes optional for quality only
     _optional_inputs(q_parents["inputs"])
@@ -303,6 +312,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """``pixelfiq explain``: maps, figures and the results table in ``--out``."""
     _check_run_args(args)
     _check_out_folder(args.out, args.inputs)
+    _check_map(args.map)
     out = _output_folder(args.out)
     items = _inputs(args, exclude=[out])
     return _run(items, args, shard_path(out / "results.csv", args.shard), maps_dir=out)
@@ -313,6 +323,14 @@ def shard_path(csv_path: Path, shard: tuple[int, int] | None) -> Path:
     if shard is None:
         return csv_path
     return csv_path.with_name("{}-shard{}of{}{}".format(csv_path.stem, *shard, csv_path.suffix))
+
+
+def _check_map(name: str) -> None:
+    """UsageError (exit 2) unless ``name`` is a map method of ``core.maps.MAP_METHODS``."""
+    from ..core.maps import MAP_METHODS
+
+    if name not in MAP_METHODS:
+        raise UsageError(f"unknown map method {name!r} for --map; known: {', '.join(MAP_METHODS)}")
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -616,6 +634,7 @@ def _run(items: list, args: argparse.Namespace, csv_path: Path, maps_dir: Path |
         min_face_size=args.min_face_size,
         resume=args.resume,
         model_name=args.model.lower(),
+        map_method=getattr(args, "map", "plq"),
         progress=not args.quiet and sys.stderr.isatty(),
         quality_100=_quality_100_settings(args),
         figures=getattr(args, "figures", "png"),

@@ -61,6 +61,7 @@ def write_face_files(
     quality: float,
     q_se: float,
     figures: str = "png",
+    verdict: str | None = None,
 ) -> None:
     """Write ``<stem>.npy`` (float32 (112, 112) map in [0, 1]) and, with ``figures="png"``,
     ``<stem>.png``.
@@ -75,6 +76,7 @@ def write_face_files(
         plq: (112, 112) map in [0, 1].
         quality, q_se: Q̂ and its Monte-Carlo error, printed on the figure.
         figures: ``"png"`` or ``"none"`` (the map alone).
+        verdict: the region verdict sentence, printed under the panels when given.
     """
     from .figures import save_explanation_png
 
@@ -85,5 +87,5 @@ def write_face_files(
     if figures == "png":
         atomic_write(
             safe_join(folder, f"{stem}.png"),
-            lambda fh: save_explanation_png(fh, face_img, arr, quality, q_se),
+            lambda fh: save_explanation_png(fh, face_img, arr, quality, q_se, verdict),
         )

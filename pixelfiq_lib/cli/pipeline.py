@@ -62,6 +62,7 @@ class BatchOptions:
         quality_100: the map raw Q -> quality_100 of ``--settings FILE``; ``None`` = the
             network's own (``model.quality_100``).
         figures: ``"png"`` (a figure per face beside its map) or ``"none"`` (maps only).
+        map_method: the map of ``explain`` (``core.maps.MAP_METHODS``; default plq).
     """
 
     csv_path: Path
@@ -76,6 +77,7 @@ class BatchOptions:
     model_name: str = "sface"
     quality_100: object | None = None
     figures: str = "png"
+    map_method: str = "plq"
 
     def settings(self) -> dict[str, object]:
         """The settings that change results (checked by ``--resume``)."""
@@ -86,6 +88,8 @@ class BatchOptions:
             "seed": self.seed,
             "faces": self.faces,
             "min_face_size": self.min_face_size,
+            # only when not the default, so that earlier plq runs still resume
+            **({"map": self.map_method} if self.map_method != "plq" else {}),
         }
         if self.quality_100 is not None:
             out["quality_100"] = [self.quality_100.slope, self.quality_100.centre]
@@ -265,6 +269,8 @@ class _Score:
     q_se: float
     plq: np.ndarray | None
     q100: int = 0
+    region: str = ""
+    region_score: float | str = ""
 
 
 def score_faces(model, faces: Sequence, opts: BatchOptions) -> list[_Score | Exception]:
@@ -291,14 +297,44 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
 
     x = to_tensor(list(faces))
     kw = dict(n_passes=opts.n_passes, seed=opts.seed)
+    verdicts = [("", "")] * len(faces)
     if opts.maps_dir is None:
         res, plq = serfiq_quality(model, x, **kw), [None] * len(faces)
-    else:
+    elif opts.map_method == "plq":
         out = pixel_quality_map(model, x, **kw)  # chunks: core.batching's policy
         res, plq = out.quality, list(out.plq.detach().cpu().numpy())
+        verdicts = _verdicts(model, out.plq, "plq")
+    else:
+        res, plq, verdicts = _other_map(model, x, opts)
     vals = [t.detach().cpu().double().tolist() for t in (res.q, res.q_raw, res.q_se)]
     q100 = (opts.quality_100 or model.quality_100)(vals[1]).tolist()
-    return [_Score(*v, p, int(k)) for *v, p, k in zip(*vals, plq, q100)]
+    rows = zip(*vals, plq, q100, verdicts)
+    return [_Score(*v, p, int(k), *r) for *v, p, k, r in rows]
+
+
+def _other_map(model, x, opts: BatchOptions):
+    """Q̂, the ``--map`` method's maps as per-face ranks in [0, 1], and region verdicts."""
+    from ..core.counterfactual import rank_map
+    from ..core.maps import quality_map
+    from ..core.quality import serfiq_quality
+    from ..evaluation.faithfulness import faithfulness_settings
+
+    res = serfiq_quality(model, x, n_passes=opts.n_passes, seed=opts.seed)
+    kw = faithfulness_settings(opts.n_passes, opts.seed).get(opts.map_method, {})
+    raw = quality_map(model, x, opts.map_method, **kw)
+    shown = rank_map(raw) if opts.map_method != "counterfactual_prior" else raw
+    return res, list(shown.detach().cpu().numpy()), _verdicts(model, raw, opts.map_method)
+
+
+def _verdicts(model, maps, method: str) -> list[tuple[str, float]]:
+    """(lowest region, z-score) per map, against the network's packaged reference."""
+    from ..evaluation.regions import lowest_region, network_region_reference
+
+    ref = network_region_reference(model.name, method)
+    # Two decimals: maps agree across batch compositions only to float32 rounding, which
+    # a z-score amplifies; the rounded score keeps --shard/--resume rows identical.
+    out = [lowest_region(m, ref) for m in maps.detach().cpu().numpy()]
+    return [(region, f"{score:.2f}") for region, score in out]
 
 
 def face_row(
@@ -323,7 +359,14 @@ def face_row(
         if opts.maps_dir is not None:
             stem = f"{output_stem(item.path)}_{k}"
             write_face_files(
-                opts.maps_dir, stem, face.image, score.plq, score.q, score.q_se, opts.figures
+                opts.maps_dir,
+                stem,
+                face.image,
+                score.plq,
+                score.q,
+                score.q_se,
+                opts.figures,
+                verdict=_verdict_text(score),
             )
             map_file = f"{stem}.npy"
         return make_row(
@@ -337,6 +380,8 @@ def face_row(
             n_faces=n_faces,
             quality_100=score.q100,
             not_a_face=int(not_a_face),
+            lowest_region=score.region,
+            lowest_region_score=score.region_score,
         )
     except Exception as exc:  # a face that fails is recorded, the run goes on
         log.debug("face %d of %s failed", k, source, exc_info=True)
@@ -445,6 +490,12 @@ class _Runner:
     def rate(self) -> float:
         """Faces scored per second since the model was ready."""
         return self.n_faces / max(time.perf_counter() - self.start, 1e-9) if self.start else 0.0
+
+
+def _verdict_text(score: _Score) -> str | None:
+    from ..evaluation.regions import verdict_text
+
+    return verdict_text(score.region, float(score.region_score)) if score.region else None
 
 
 def run_batch(

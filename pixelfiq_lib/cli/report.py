@@ -135,5 +135,8 @@ def write_outputs(results: dict, out_dir: Path) -> None:
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
     for name in ("verification", "probes", "edc", "faithfulness"):
         write_table([flatten(r) for r in results[name]], out_dir / name)
+    for name in ("localisation", "map_costs", "region_verdicts"):
+        if results.get(name):
+            write_table([flatten(r) for r in results[name]], out_dir / name)
     for name, rows in paper_rows(results["paper_experiments"]).items():
         write_table(rows, out_dir / f"paper_{name}")

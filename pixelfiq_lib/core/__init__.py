@@ -4,8 +4,9 @@
 2. :mod:`.quality` — SER-FIQ: dropout passes, Q, Q̂ and its standard error (notebook 01);
 3. :mod:`.regression` — the closed-form quality node M_Q(I) (notebook 02);
 4. :mod:`.backprop` — its gradient w.r.t. the pixels, mapped to P(I) (notebook 03);
-5. :mod:`.maps` — every map method behind one interface (plq, quality gradient,
-   perturbation; Captum and Grad-CAM baselines in :mod:`.baselines`);
+5. :mod:`.maps` — every map method behind one interface, :func:`.maps.quality_map`
+   (plq, quality gradient, perturbation, the counterfactual maps of
+   :mod:`.counterfactual`; Captum and Grad-CAM baselines in :mod:`.baselines`);
 
 then the helpers they share: :mod:`.batching` (the one chunking policy),
 :mod:`.scoring` (embeddings and Q̂ of image batches, built on
@@ -94,8 +95,32 @@ _OWNER: dict[str, str] = {
             "inpaint_patches",
             "perturbation_map",
             "MAP_METHODS",
+            "MAP_DESCRIPTIONS",
+            "SMOOTH_SIGMA",
+            "plq_smooth_map",
+            "quality_gradient",
+            "quality_gradient_smooth",
+            "mean_face_deviation",
+            "quality_map",
         ),
         "maps",
+    ),
+    **dict.fromkeys(
+        (
+            "MEAN_FACE_FILE",
+            "mean_face",
+            "make_mean_face",
+            "matched_reference",
+            "superpixel_segments",
+            "raw_quality",
+            "counterfactual_map",
+            "deviation_map",
+            "rank_map",
+            "combine_prior",
+            "counterfactual_prior_map",
+            "smooth_maps",
+        ),
+        "counterfactual",
     ),
     **dict.fromkeys(
         (

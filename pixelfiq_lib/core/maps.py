@@ -15,11 +15,18 @@ from ..core.backprop import pixel_quality_map, quality_gradient_map
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
+from .backprop import aggregate_gradients
 from .baselines import (
     gradcam_map,
     integrated_gradients_map,
     occlusion_map,
     saliency_map,
+)
+from .counterfactual import (
+    counterfactual_map,
+    counterfactual_prior_map,
+    deviation_map,
+    smooth_maps,
 )
 from .fills import fill_images
 from .scoring import score_images
@@ -36,6 +43,45 @@ def plq_map(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
 def plq_quality_gradient_map(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
     """P from the gradient of Q̂ itself, ``quality_gradient_map(...).plq``."""
     return quality_gradient_map(model, images, **kwargs).plq
+
+
+#: Gaussian sigma (px) of the smoothed gradient maps, chosen on the FIT identities of
+#: bbt (sigma 2 / 4 / 8 -> black 40 px square AUROC 0.67 / 0.68 / 0.64 for plq).
+SMOOTH_SIGMA = 4.0
+
+
+def plq_smooth_map(
+    model: FRModel, images: torch.Tensor, *, sigma: float = SMOOTH_SIGMA, **kwargs
+) -> torch.Tensor:
+    """The paper's map blurred by a Gaussian of ``sigma`` px: (B, H, W) in [0, 1)."""
+    return smooth_maps(plq_map(model, images, **kwargs), sigma)
+
+
+def quality_gradient(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
+    """|∂Q̂/∂I| (mean over RGB) through fixed dropout masks: (B, H, W) >= 0.
+
+    The gradient of SER-FIQ's Q̂ itself (``quality_gradient_map(...).saliency``), no
+    value mapping; higher = a larger influence of the pixel on quality. ``kwargs``:
+    ``n_passes``, ``seed``, ``chunk_size``, ... of :func:`quality_gradient_map`.
+    """
+    return aggregate_gradients(quality_gradient_map(model, images, **kwargs).grads)
+
+
+def quality_gradient_smooth(
+    model: FRModel, images: torch.Tensor, *, sigma: float = SMOOTH_SIGMA, **kwargs
+) -> torch.Tensor:
+    """The value-mapped quality gradient (``plq_quality_gradient``) blurred by a Gaussian
+    of ``sigma`` px: (B, H, W) in [0, 1). The best measured map on noise patches.
+
+    Smoothing after the value mapping (as measured in benchmarks/RESULTS.md) keeps a few
+    extreme gradients from dominating the blur.
+    """
+    return smooth_maps(plq_quality_gradient_map(model, images, **kwargs), sigma)
+
+
+def mean_face_deviation(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Model-free control (ignores ``model``): :func:`.counterfactual.deviation_map`."""
+    return deviation_map(check_images(images, model), **kwargs)
 
 
 def random_map(model: FRModel, images: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
@@ -133,7 +179,13 @@ def perturbation_map(
 
 MAP_METHODS: dict[str, MapFn] = {
     "plq": plq_map,
+    "plq_smooth": plq_smooth_map,
     "plq_quality_gradient": plq_quality_gradient_map,
+    "quality_gradient": quality_gradient,
+    "quality_gradient_smooth": quality_gradient_smooth,
+    "counterfactual": counterfactual_map,
+    "counterfactual_prior": counterfactual_prior_map,
+    "mean_face_deviation": mean_face_deviation,
     "random": random_map,
     "perturbation": perturbation_map,
     "saliency": saliency_map,
@@ -141,3 +193,49 @@ MAP_METHODS: dict[str, MapFn] = {
     "occlusion": occlusion_map,
     "gradcam": gradcam_map,
 }
+
+#: What each method answers, for ``--map`` help and the docs.
+MAP_DESCRIPTIONS: dict[str, str] = {
+    "plq": "the paper's PLQ map (default)",
+    "plq_smooth": "the paper's map, Gaussian-smoothed (sigma 4 px)",
+    "plq_quality_gradient": "PLQ value mapping of the gradient of Q-hat",
+    "quality_gradient": "|dQ-hat/dI| through fixed dropout masks",
+    "quality_gradient_smooth": "the same, Gaussian-smoothed (sigma 4 px)",
+    "counterfactual": "superpixel mean-face fill: where would a face-like patch raise "
+    "quality? (recommended, ~175 forwards)",
+    "counterfactual_prior": "counterfactual + model-free 'unlike the mean face' prior "
+    "(not purely the network's quality)",
+    "mean_face_deviation": "model-free control: unlike the mean face (no network)",
+    "random": "uniform noise (control)",
+    "perturbation": "Q-hat drop when 16 px patches are blurred",
+    "saliency": "Captum Saliency of the embedding cosine",
+    "integrated_gradients": "Captum Integrated Gradients of the cosine",
+    "occlusion": "Captum Occlusion of the cosine",
+    "gradcam": "pytorch-grad-cam of the cosine",
+}
+
+
+def quality_map(
+    model: FRModel, images: torch.Tensor, method: str = "plq", **kwargs
+) -> torch.Tensor:
+    """One entry point for every map method: (B, H, W), higher = more useful pixel.
+
+    Args:
+        model: an :class:`FRModel`. images: (B, 3, 112, 112) float32 RGB 0..255.
+        method: a name of :data:`MAP_METHODS` (``"plq"``, the paper's map, by default;
+            ``"counterfactual"`` is the best measured quality map, see
+            benchmarks/RESULTS.md).
+        **kwargs: the method's own options (``n_passes``, ``seed``, ...).
+    Returns:
+        (B, H, W) float32 tensor; units differ between methods (``plq``: [0, 1)).
+    Raises:
+        InvalidArgumentError: unknown ``method``.
+    Example:
+        >>> quality_map(model, x, "counterfactual", seed=0).shape  # (B, 112, 112)
+    Taught in: 04_evaluation.ipynb
+    """
+    if method not in MAP_METHODS:
+        raise InvalidArgumentError(
+            f"unknown map method {method!r}; known: {', '.join(MAP_METHODS)}"
+        )
+    return MAP_METHODS[method](model, images, **kwargs)

@@ -8,6 +8,8 @@
 * :mod:`.regions` — per-region summaries of a map;
 * :mod:`.tables` — per-image and per-comparison tables (``face_table`` for a folder);
 * :mod:`.progress` — the progress bars of the long stages (off unless switched on).
+* :mod:`.regions` — per-region summaries of a map and region verdicts;
+* :mod:`.localisation` — the occluder-localisation benchmark of the map methods.
 
 Taught in: 04_evaluation.ipynb
 """
@@ -62,6 +64,17 @@ from .faithfulness import (  # noqa: F401
     step_images,
     trapezoid_auc,
 )
+from .localisation import (  # noqa: F401
+    LOC_METHODS,
+    OCC_BOX,
+    OCCLUDERS,
+    bootstrap_ci,
+    loc_auroc,
+    localisation_benchmark,
+    occluded_faces,
+    paste_occluder,
+    pointing,
+)
 from .perturbations import (  # noqa: F401
     DEGRADATIONS,
     DISTURBANCES,
@@ -100,9 +113,13 @@ from .regions import (  # noqa: F401
     RegionStat,
     crop_landmarks,
     describe_lowest_region,
+    lowest_region,
+    network_region_reference,
     region_masks,
+    region_mean_reference,
     region_reference,
     region_summary,
+    verdict_text,
 )
 from .tables import (  # noqa: F401
     COMPARISON_COLUMNS,
@@ -128,6 +145,19 @@ from .verification import (  # noqa: F401
 )
 
 __all__ = [
+    "LOC_METHODS",
+    "OCC_BOX",
+    "OCCLUDERS",
+    "bootstrap_ci",
+    "loc_auroc",
+    "localisation_benchmark",
+    "lowest_region",
+    "network_region_reference",
+    "occluded_faces",
+    "paste_occluder",
+    "pointing",
+    "region_mean_reference",
+    "verdict_text",
     "BenchmarkSet",
     "DEGRADATIONS",
     "DISTURBANCES",

@@ -27,7 +27,10 @@ Taught in: 04_evaluation.ipynb
 
 from __future__ import annotations
 
+import functools
+import json
 import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -272,3 +275,90 @@ def describe_lowest_region(
         f"{worst.share_low:.0%} of its pixels are below {low_threshold:g}). "
         f"Check for {hint}."
     )
+
+
+# ----------------------------------------------------- verdicts against typical faces
+#: Per-network region references of map methods (:func:`region_mean_reference` of the
+#: clean FIT faces of bbt), written by ``benchmarks/region_reference.py``.
+REGION_REFERENCE_FILE = Path(__file__).with_name("region_reference.json")
+
+
+def region_means(maps: torch.Tensor | np.ndarray, landmarks: np.ndarray | None = None) -> dict:
+    """``{face region: (N,) mean of each map over the region}`` for (N, H, W) maps."""
+    arr = torch.as_tensor(maps).detach().cpu().double().numpy()
+    if arr.ndim == 2:
+        arr = arr[None]
+    masks = region_masks(landmarks, arr.shape[-1])
+    return {k: arr[:, masks[k]].mean(1) for k in FACE_REGIONS}
+
+
+def region_mean_reference(
+    maps: torch.Tensor | np.ndarray, landmarks: np.ndarray | None = None
+) -> dict[str, dict[str, float]]:
+    """Mean and std over typical faces of each region's mean map value.
+
+    Args:
+        maps: (N, H, W) maps of one method on typical, clean faces (N >= 2).
+    Returns:
+        ``{"mean": {region: float}, "std": {region: float}}`` over the face regions.
+    """
+    means = region_means(maps, landmarks)
+    if len(next(iter(means.values()))) < 2:
+        raise InvalidArgumentError("region_mean_reference needs at least 2 maps")
+    return {
+        "mean": {k: float(v.mean()) for k, v in means.items()},
+        "std": {k: float(v.std()) for k, v in means.items()},
+    }
+
+
+def _reference_table() -> dict:
+    if not REGION_REFERENCE_FILE.exists():
+        return {}
+    return _read_reference(REGION_REFERENCE_FILE.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_reference(_mtime: int) -> dict:
+    # keyed by the file's mtime: a rewritten reference is read again
+    return json.loads(REGION_REFERENCE_FILE.read_text())
+
+
+def network_region_reference(model_name: str, method: str) -> dict | None:
+    """The packaged region reference of ``method`` maps for a network, or ``None``."""
+    return _reference_table().get("references", {}).get(model_name, {}).get(method)
+
+
+def lowest_region(
+    qmap: torch.Tensor | np.ndarray,
+    reference: dict[str, dict[str, float]] | None = None,
+    landmarks: np.ndarray | None = None,
+) -> tuple[str, float]:
+    """The face region whose map is lowest relative to the same region on typical faces.
+
+    Args:
+        qmap: (H, W) map of any method, higher = more useful.
+        reference: :func:`region_mean_reference` of the same method and network
+            (:func:`network_region_reference`); without one, regions are compared with
+            the face's own mean and spread of region means.
+        landmarks: (5, 2) crop landmarks; the ArcFace template by default.
+    Returns:
+        ``(region, score)``: score = (region mean - typical mean) / typical std, a
+        z-score (negative = lower than on typical faces); the region with the lowest.
+    """
+    arr = _as_map(qmap)
+    means = {k: float(v[0]) for k, v in region_means(arr, landmarks).items()}
+    if reference is None:
+        vals = np.array(list(means.values()))
+        mu = dict.fromkeys(means, float(vals.mean()))
+        sd = dict.fromkeys(means, float(vals.std()))
+    else:
+        mu, sd = reference["mean"], reference["std"]
+    z = {k: (means[k] - mu[k]) / (sd[k] + 1e-12) for k in means}
+    worst = min(z, key=z.get)
+    return worst, float(z[worst])
+
+
+def verdict_text(region: str, score: float) -> str:
+    """A short sentence for a figure: which region lowers quality and what to check."""
+    words, hint = REGION_TEXT[region]
+    return f"Lowest for its place: {words} (z = {score:+.1f}). Check for {hint}."

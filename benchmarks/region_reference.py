@@ -1,0 +1,67 @@
+"""Per-network region references of the map methods, for the region verdicts.
+
+Usage: python benchmarks/region_reference.py [--passes 100] [--seed 0]
+
+For every shipped network and map method: the maps of the 20 clean bbt faces of the FIT
+identities (``evaluation.localisation.FIT_IDENTITIES``, the faces the mean face was
+made from; the benchmarks report on the other identities), then
+``regions.region_mean_reference`` (mean and std over the faces of each region's mean
+map). Written to ``pixelfiq_lib/evaluation/region_reference.json``;
+``regions.lowest_region`` scores a face's regions as z-scores against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from pixelfiq_lib.data import bbt_faces, to_tensor
+from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES, compute_maps
+from pixelfiq_lib.evaluation.regions import REGION_REFERENCE_FILE, region_mean_reference
+from pixelfiq_lib.models import load_model
+
+MODELS = ("sface", "mobilefacenet")
+METHODS = (
+    "plq",
+    "plq_smooth",
+    "quality_gradient",
+    "quality_gradient_smooth",
+    "counterfactual",
+    "counterfactual_prior",
+    "mean_face_deviation",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passes", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    faces = [f.image for k, group in bbt_faces().items() if k in FIT_IDENTITIES for f in group]
+    grad = {"n_passes": args.passes, "seed": args.seed}
+    kw = {
+        "plq": grad,
+        "quality_gradient": grad,
+        "plq_quality_gradient": grad,
+        "counterfactual": {"seed": args.seed},
+    }
+    out = {
+        "made_by": "benchmarks/region_reference.py",
+        "faces": f"{len(faces)} clean bbt faces of {', '.join(FIT_IDENTITIES)}",
+        "passes": args.passes,
+        "seed": args.seed,
+        "date": time.strftime("%Y-%m-%d"),
+        "references": {},
+    }
+    for name in MODELS:
+        model = load_model(name)
+        maps, _ = compute_maps(model, to_tensor(faces).to(model.device), METHODS, kw)
+        out["references"][name] = {k: region_mean_reference(v) for k, v in maps.items()}
+        print(f"{name}: {', '.join(METHODS)}", flush=True)
+    REGION_REFERENCE_FILE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {REGION_REFERENCE_FILE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,396 @@
+"""Occluder localisation: does a map put a known, quality-lowering occluder lowest?
+
+Known occluders are pasted at seeded positions on aligned faces and every map method is
+judged on the same faces, with a bootstrap 95 % confidence interval over faces:
+
+* ``loc_auroc`` — pixel ROC AUC of (1 - map) for the occluder's pixels against the rest
+  of the face box :data:`OCC_BOX` (1 = every occluder pixel lower than every other face
+  pixel, 0.5 = chance);
+* ``loc_auroc_delta`` — the same for the map's change from the unoccluded face's map;
+* ``pointing`` — the lowest-mean window of the occluder's size overlaps it (IoU >= 0.5);
+* ``delta_q`` — the Q̂ change the occluder caused (judge a map only where Q̂ fell).
+
+Occluders (:data:`OCCLUDERS`): ``black`` (0), ``mean`` (the face's mean colour),
+``noise`` (i.i.d. N(128, 64²), clipped), ``blur`` (the face blurred with sigma 8 px
+inside the square), squares of 20-50 px fully inside :data:`OCC_BOX`; ``sunglasses``
+and ``real_mask`` (insightface's mask textures) from :func:`.perturbations.disturb`;
+``eye_square`` (a 40 px black square centred on the image-left eye for even faces, the
+image-right eye for odd faces, for the region verdicts).
+
+Constants of the maps were chosen on the bbt identities :data:`FIT_IDENTITIES`;
+report on the others (:func:`report_faces`).
+
+Taught in: 04_evaluation.ipynb
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from .. import data
+from ..core.counterfactual import combine_prior, deviation_map, smooth_maps
+from ..core.maps import MAP_METHODS, SMOOTH_SIGMA, quality_gradient
+from ..core.quality import serfiq_quality
+from ..errors import InvalidArgumentError
+from ..models.base import FRModel
+from .perturbations import disturb, mask_textures
+from .regions import lowest_region, network_region_reference
+
+#: Where squares are placed, ``(x0, y0, x1, y1)`` exclusive end, of the 112x112 crop;
+#: also the region whose other pixels are the negatives of ``loc_auroc``.
+OCC_BOX = (20, 24, 92, 104)
+SQUARES = ("black", "mean", "noise", "blur")
+OCCLUDERS = (*SQUARES, "sunglasses", "real_mask")
+SIZES = (20, 30, 40, 50)
+METRICS = ("loc_auroc", "loc_auroc_delta", "pointing", "delta_q")
+#: bbt identities the map constants, mean face and region references were fitted on.
+FIT_IDENTITIES = ("amy", "bernadette", "howard", "leonard")
+#: Methods judged by default (Captum's Occlusion is the strongest baseline).
+LOC_METHODS = (
+    "plq",
+    "plq_smooth",
+    "quality_gradient",
+    "quality_gradient_smooth",
+    "occlusion",
+    "counterfactual",
+    "counterfactual_prior",
+    "mean_face_deviation",
+    "random",
+)
+
+
+# ----------------------------------------------------------------------- occluders
+def box_region(box: tuple[int, int, int, int] = OCC_BOX, size: int = 112) -> np.ndarray:
+    """(size, size) bool mask of ``(x0, y0, x1, y1)`` (exclusive end)."""
+    m = np.zeros((size, size), bool)
+    m[box[1] : box[3], box[0] : box[2]] = True
+    return m
+
+
+def paste_occluder(
+    face: np.ndarray,
+    kind: str,
+    size: int = 40,
+    *,
+    rng: np.random.Generator | None = None,
+    texture: np.ndarray | None = None,
+    at: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paste one occluder on an aligned face.
+
+    Args:
+        face: (112, 112, 3) uint8 RGB aligned face (not modified).
+        kind: one of :data:`OCCLUDERS` (``real_mask`` needs ``texture``).
+        size: square side in px (squares only).
+        rng: positions and noise (``default_rng(0)`` if None).
+        at: ``(x0, y0)`` of the square's corner instead of a random position.
+    Returns:
+        ``(image, mask)``: (112, 112, 3) uint8 and the exact (112, 112) bool mask of
+        the pixels that changed.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    if kind in ("sunglasses", "real_mask"):
+        out = disturb(face, kind, texture)
+    elif kind in SQUARES:
+        x0b, y0b, x1b, y1b = OCC_BOX
+        if not 1 <= size <= min(x1b - x0b, y1b - y0b):
+            raise InvalidArgumentError(f"square size must be 1..72 px, got {size}")
+        if at is None:
+            at = (int(rng.integers(x0b, x1b - size + 1)), int(rng.integers(y0b, y1b - size + 1)))
+        sl = (slice(at[1], at[1] + size), slice(at[0], at[0] + size))
+        out = face.copy()
+        if kind == "black":
+            out[sl] = 0
+        elif kind == "mean":
+            out[sl] = np.round(face.reshape(-1, 3).mean(0)).astype(np.uint8)
+        elif kind == "noise":
+            noise = rng.normal(128.0, 64.0, out[sl].shape)
+            out[sl] = np.clip(np.round(noise), 0, 255).astype(np.uint8)
+        else:
+            out[sl] = cv2.GaussianBlur(face, (0, 0), 8.0)[sl]
+    else:
+        raise InvalidArgumentError(f"unknown occluder {kind!r}; known: {OCCLUDERS}")
+    return out, (out != face).any(axis=2)
+
+
+def occluded_faces(
+    faces: Sequence[np.ndarray], kind: str, size: int = 40, seed: int = 0
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Seeded occluders on every face: (images, (N, 112, 112) bool masks).
+
+    ``kind="eye_square"`` puts a ``size`` px black square on the image-left eye of even
+    faces and the image-right eye of odd ones. Positions, noise and mask textures come
+    from ``default_rng([seed, crc32(kind), size])``.
+    """
+    rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), int(size)])
+    textures = list(mask_textures().values()) if kind == "real_mask" else [None]
+    out = []
+    for i, face in enumerate(faces):
+        if kind == "eye_square":
+            ex, ey = data.ARCFACE_TEMPLATE[i % 2]
+            at = (int(round(ex)) - size // 2, int(round(ey)) - size // 2)
+            out.append(paste_occluder(face, "black", size, at=at))
+        else:
+            tex = textures[int(rng.integers(len(textures)))] if kind == "real_mask" else None
+            out.append(paste_occluder(face, kind, size, rng=rng, texture=tex))
+    return [o[0] for o in out], np.stack([o[1] for o in out])
+
+
+# ------------------------------------------------------------------------- metrics
+def loc_auroc(
+    qmap: np.ndarray | torch.Tensor, occ: np.ndarray, region: np.ndarray | None = None
+) -> float:
+    """Pixel ROC AUC of (1 - map) for occluder pixels vs the rest of ``region``.
+
+    Args:
+        qmap: (H, W) map, higher = more useful. occ: (H, W) bool occluder pixels.
+        region: (H, W) bool; negatives are ``region & ~occ`` (default :data:`OCC_BOX`).
+    Returns:
+        AUROC in [0, 1], ties count one half (a constant map gives 0.5).
+    """
+    from scipy.stats import rankdata
+
+    qmap = np.asarray(torch.as_tensor(qmap).detach().cpu(), np.float64)
+    occ = np.asarray(occ, bool)
+    region = box_region(size=qmap.shape[0]) if region is None else np.asarray(region, bool)
+    pos, neg = -qmap[occ], -qmap[region & ~occ]
+    if not len(pos) or not len(neg):
+        raise InvalidArgumentError("loc_auroc needs occluder pixels and other region pixels")
+    ranks = rankdata(np.concatenate([pos, neg]))
+    n1, n0 = len(pos), len(neg)
+    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def lowest_window(
+    qmap: np.ndarray, h: int, w: int, box: tuple[int, int, int, int] = OCC_BOX
+) -> tuple[int, int, int, int]:
+    """The ``h`` x ``w`` window inside ``box`` with the lowest mean map: (x0, y0, x1, y1)."""
+    s = cv2.integral(np.ascontiguousarray(qmap, np.float64))
+    win = s[h:, w:] - s[:-h, w:] - s[h:, :-w] + s[:-h, :-w]
+    x0b, y0b, x1b, y1b = box
+    inside = win[y0b : y1b - h + 1, x0b : x1b - w + 1]
+    y, x = np.unravel_index(int(np.argmin(inside)), inside.shape)
+    return x0b + int(x), y0b + int(y), x0b + int(x) + w, y0b + int(y) + h
+
+
+def pointing(qmap: np.ndarray | torch.Tensor, occ: np.ndarray, threshold: float = 0.5) -> bool:
+    """Does the lowest-mean window of the occluder's bounding-box size hit it (IoU >= 0.5)?
+
+    The window is searched in :data:`OCC_BOX`, widened to the occluder's bounding box
+    when the occluder sticks out of it (the face mask).
+    """
+    qmap = np.asarray(torch.as_tensor(qmap).detach().cpu(), np.float64)
+    ys, xs = np.nonzero(occ)
+    h, w = int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+    box = (
+        min(OCC_BOX[0], int(xs.min())),
+        min(OCC_BOX[1], int(ys.min())),
+        max(OCC_BOX[2], int(xs.max()) + 1),
+        max(OCC_BOX[3], int(ys.max()) + 1),
+    )
+    win = box_region(lowest_window(qmap, h, w, box), qmap.shape[0])
+    return bool((win & occ).sum() / (win | occ).sum() >= threshold)
+
+
+def bootstrap_ci(
+    values: Sequence[float], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean and percentile bootstrap CI of the mean over faces: ``(mean, lo, hi)``."""
+    v = np.asarray(values, np.float64).ravel()
+    if not len(v):
+        raise InvalidArgumentError("bootstrap_ci needs at least one value")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
+    a = (1 - level) / 2
+    return float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+def ci_record(values: Sequence[float], **keys) -> dict:
+    """``{**keys, mean, ci_low, ci_high, n}`` with a bootstrap 95 % CI."""
+    mean, lo, hi = bootstrap_ci(values)
+    return {**keys, "mean": mean, "ci_low": lo, "ci_high": hi, "n": len(values)}
+
+
+# -------------------------------------------------------------------- map computing
+def compute_maps(
+    model: FRModel,
+    x: torch.Tensor,
+    methods: Sequence[str],
+    method_kwargs: dict[str, dict] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Maps of several methods on one batch, sharing work between related methods.
+
+    ``plq_smooth`` reuses ``plq``, ``quality_gradient_smooth`` reuses
+    ``plq_quality_gradient`` and ``counterfactual_prior`` reuses ``counterfactual`` (with
+    their default smoothing and rank combination), so each is as if called alone.
+
+    Returns:
+        (``{method: (B, H, W) float64 array}``, ``{method: seconds}``); a derived
+        method's seconds include its base method's.
+    """
+    kw = method_kwargs or {}
+    derived = {
+        "plq_smooth": "plq",
+        "quality_gradient_smooth": "plq_quality_gradient",
+        "counterfactual_prior": "counterfactual",
+    }
+    base_fns = {**MAP_METHODS, "quality_gradient": quality_gradient}
+    maps: dict[str, torch.Tensor] = {}
+    secs: dict[str, float] = {}
+
+    def run(name: str) -> None:
+        if name in maps:
+            return
+        start = time.perf_counter()
+        if name in derived:
+            run(derived[name])
+            base = maps[derived[name]]
+            if name == "counterfactual_prior":
+                out = combine_prior(base, deviation_map(x))
+            else:
+                out = smooth_maps(base, SMOOTH_SIGMA)
+            maps[name] = out
+            secs[name] = secs[derived[name]] + time.perf_counter() - start
+            return
+        if name not in base_fns:
+            raise InvalidArgumentError(f"unknown map method {name!r}; known: {list(MAP_METHODS)}")
+        maps[name] = base_fns[name](model, x, **kw.get(name, {}))
+        secs[name] = time.perf_counter() - start
+
+    for name in methods:
+        run(name)
+    out = {k: maps[k].detach().cpu().double().numpy() for k in methods}
+    return out, {k: secs[k] for k in methods}
+
+
+def forward_backward_seconds(model: FRModel, x: torch.Tensor) -> float:
+    """Seconds per face of one forward + backward pass of the network (the cost unit)."""
+    xx = x[: min(len(x), 8)].detach().clone().requires_grad_(True)
+    model(xx).sum().backward()  # warm-up
+    xx = xx.detach().clone().requires_grad_(True)
+    start = time.perf_counter()
+    model(xx).sum().backward()
+    return (time.perf_counter() - start) / len(xx)
+
+
+def report_faces(faces_by_identity: dict[str, list]) -> tuple[list, list[str]]:
+    """The faces of every identity not in :data:`FIT_IDENTITIES`: (faces, identities)."""
+    names = [k for k in sorted(faces_by_identity) if k not in FIT_IDENTITIES]
+    return [f for k in names for f in faces_by_identity[k]], names
+
+
+# ----------------------------------------------------------------------- benchmark
+def localisation_benchmark(
+    model: FRModel,
+    faces: Sequence[np.ndarray],
+    *,
+    methods: Sequence[str] = LOC_METHODS,
+    occluders: Sequence[str] = OCCLUDERS,
+    sizes: Sequence[int] = SIZES,
+    seed: int = 0,
+    n_passes: int = 100,
+    method_kwargs: dict[str, dict] | None = None,
+    verdicts: bool = True,
+) -> dict:
+    """Occluder-localisation records of every map method on ``faces``.
+
+    Args:
+        model: an :class:`FRModel`. faces: (112, 112, 3) uint8 aligned faces (use faces
+            that no constant was fitted on, e.g. :func:`report_faces` of bbt).
+        methods: map methods (:data:`LOC_METHODS`).
+        occluders: :data:`OCCLUDERS`; squares at every size of ``sizes``, the others once
+            (size 0 in the records).
+        seed: occluder positions and the dropout masks. n_passes: T of Q̂ (delta_q) and of
+            the gradient maps (``method_kwargs`` overrides per method).
+        verdicts: also measure region verdicts (40 px eye squares and sunglasses).
+    Returns:
+        ``{"records": [{map_method, model, occluder, size, metric, mean, ci_low,
+        ci_high, n}], "costs": [{map_method, model, seconds_per_face,
+        fwd_bwd_equivalents}], "verdicts": [{map_method, model, occluder, accuracy,
+        n, named}]}``; ``delta_q`` records have ``map_method`` None.
+    Taught in: 04_evaluation.ipynb
+    """
+    faces = list(faces)
+    if len(faces) < 2:
+        raise InvalidArgumentError("localisation_benchmark needs at least 2 faces")
+    grad_kw = {"n_passes": n_passes, "seed": seed}
+    kw = {
+        "plq": grad_kw,
+        "quality_gradient": grad_kw,
+        "plq_quality_gradient": grad_kw,
+        "counterfactual": {"seed": seed},
+        "perturbation": grad_kw,
+        "random": {"seed": seed},
+        **(method_kwargs or {}),
+    }
+    x0 = data.to_tensor(faces).to(model.device)
+    fb = forward_backward_seconds(model, x0)
+    q0 = serfiq_quality(model, x0, n_passes=n_passes, seed=seed).q.cpu().numpy()
+    clean, secs = compute_maps(model, x0, methods, kw)
+    total = dict(secs)
+    n_maps = 1
+    configs = [(k, s) for k in occluders for s in (sizes if k in SQUARES else (0,))]
+    if verdicts:
+        configs += [("eye_square", 40)] + ([] if "sunglasses" in occluders else [("sunglasses", 0)])
+    records, verdict_rows = [], []
+    for kind, size in configs:
+        imgs, masks = occluded_faces(faces, kind, size or 40, seed)
+        x = data.to_tensor(imgs).to(model.device)
+        dq = serfiq_quality(model, x, n_passes=n_passes, seed=seed).q.cpu().numpy() - q0
+        maps, secs = compute_maps(model, x, methods, kw)
+        n_maps += 1
+        for k, v in secs.items():
+            total[k] += v
+        keys = {"model": model.name, "occluder": kind, "size": int(size)}
+        if kind != "eye_square":
+            records.append(ci_record(dq.tolist(), map_method=None, metric="delta_q", **keys))
+        for name, m in maps.items():
+            per = {
+                "loc_auroc": [loc_auroc(m[i], masks[i]) for i in range(len(faces))],
+                "loc_auroc_delta": [
+                    loc_auroc(m[i] - clean[name][i], masks[i]) for i in range(len(faces))
+                ],
+                "pointing": [float(pointing(m[i], masks[i])) for i in range(len(faces))],
+            }
+            if kind != "eye_square":
+                for metric, vals in per.items():
+                    records.append(ci_record(vals, map_method=name, metric=metric, **keys))
+            if verdicts and kind in ("eye_square", "sunglasses"):
+                verdict_rows.append(_verdicts(model.name, name, kind, m))
+    costs = [
+        {
+            "map_method": k,
+            "model": model.name,
+            "seconds_per_face": v / n_maps / len(faces),
+            "fwd_bwd_equivalents": v / n_maps / len(faces) / fb,
+        }
+        for k, v in total.items()
+    ]
+    return {"records": records, "costs": costs, "verdicts": verdict_rows}
+
+
+def _verdicts(model_name: str, method: str, kind: str, maps: np.ndarray) -> dict:
+    """Share of faces whose lowest region (vs the network's reference) is the covered eye."""
+    ref = network_region_reference(model_name, method)
+    named = [lowest_region(m, ref)[0] for m in maps]
+    if kind == "eye_square":
+        want = [{"left_eye"} if i % 2 == 0 else {"right_eye"} for i in range(len(maps))]
+    else:
+        want = [{"left_eye", "right_eye"}] * len(maps)
+    hits = [n in w for n, w in zip(named, want)]
+    counts = {r: named.count(r) for r in sorted(set(named))}
+    return {
+        "map_method": method,
+        "model": model_name,
+        "occluder": kind,
+        "accuracy": float(np.mean(hits)),
+        "n": len(hits),
+        "named": counts,
+        "reference": ref is not None,
+    }
