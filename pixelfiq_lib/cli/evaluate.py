@@ -426,7 +426,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--faith-faces",
-        type=argtypes.positive,
+        type=argtypes.non_negative,
         default=None,
         metavar="N",
         help="faces for deletion/insertion "
@@ -435,7 +435,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--loc-faces",
-        type=int,
+        type=argtypes.non_negative,
         default=None,
         metavar="N",
         help="faces for the occluder-localisation benchmark, from identities outside the "
