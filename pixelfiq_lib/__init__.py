@@ -27,7 +27,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "core.quality": ("QualityResult", "fit_scaling", "scale_quality", "serfiq_quality"),
     "core.regression": ("QualityNode", "QualityRegressionModel", "build_quality_regression"),
     "data": ("AlignedFace", "Face", "align_face", "bbt_faces", "detect_faces", "extract_faces",
-             "load_image", "paper_faces", "sample_faces", "sample_image_paths", "to_image",
+             "load_image", "sample_faces", "sample_image_paths", "to_image",
              "to_tensor"),
     "errors": ("FaceTooSmallError", "ImageLoadError", "ModelError", "NoFaceError",
                "PixelfiqError", "QualityNodeError"),

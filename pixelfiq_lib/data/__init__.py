@@ -27,7 +27,6 @@ from .io import (  # noqa: F401
 )
 from .samples import (  # noqa: F401
     bbt_faces,
-    paper_faces,
     sample_faces,
     sample_image_paths,
 )
@@ -64,7 +63,6 @@ __all__ = [
     "detect_faces",
     "extract_faces",
     "load_image",
-    "paper_faces",
     "sample_faces",
     "sample_image_paths",
     "to_image",
