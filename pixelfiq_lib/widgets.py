@@ -33,6 +33,9 @@ MAX_OCCLUDER, MAX_NOISE, MAX_BLUR = 60, 60.0, 6.0
 MAX_SE = 0.1
 #: Width of one control; three columns of them fit a notebook in a 1280 px window.
 CONTROL_WIDTH = "300px"
+#: Size (inches, at 100 dpi) of the explorer's face | map | overlay figure: 660 px wide, so
+#: it fits the notebook column of a 1280 px window even with JupyterLab's file browser open.
+FIGSIZE = (6.6, 2.5)
 
 
 def _face_array(face) -> np.ndarray:
@@ -265,7 +268,7 @@ def explorer(
     size = W.IntSlider(0, 0, MAX_OCCLUDER, description="size", **slider)
     blur = W.FloatSlider(0.0, min=0.0, max=MAX_BLUR, step=0.25, description="blur σ", **slider)
     noise = W.FloatSlider(0.0, min=0.0, max=MAX_NOISE, step=2.0, description="noise σ", **slider)
-    out, status = W.Output(), W.HTML(layout=W.Layout(width="100%"))
+    out, status = W.Output(), W.HTML()
     latest: dict[str, PLQResult] = {}
     state = {"quiet": False, "uploads": 0}
 
@@ -276,7 +279,9 @@ def explorer(
         t = passes_for(name, n_passes)
         img = apply_edits(img, occluder=(x.value, y.value, size.value), blur=blur.value,
                           noise=noise.value, seed=seed)
-        fig, res = render_explanation(load(name), img, n_passes=t, seed=seed, title=f"{name}, T = {t}")
+        axes = plt.subplots(1, 3, figsize=FIGSIZE)[1]
+        fig, res = render_explanation(load(name), img, n_passes=t, seed=seed, axes=axes,
+                                      title=f"{name}, T = {t}")
         with out:
             out.clear_output(wait=True)
             display(fig)
@@ -314,8 +319,8 @@ def explorer(
     column = W.Layout(margin="0 12px 4px 0")
     controls = W.Box([W.VBox([face_dd, model_dd, upload], layout=column),
                       W.VBox([x, y, size], layout=column), W.VBox([blur, noise], layout=column)],
-                     layout=W.Layout(display="flex", flex_flow="row wrap", width="100%"))
-    box = W.VBox([controls, status, out], layout=W.Layout(width="100%"))
+                     layout=W.Layout(display="flex", flex_flow="row wrap"))
+    box = W.VBox([controls, status, out])
     box.update, box.controls = update, dict(face=face_dd, model=model_dd, upload=upload, x=x, y=y,
                                             size=size, blur=blur, noise=noise)
     update()

@@ -6,7 +6,6 @@ from datetime import datetime
 import cv2
 import numpy as np
 import pytest
-import torch
 from matplotlib import pyplot as plt
 
 from pixelfiq_lib import widgets
@@ -212,4 +211,5 @@ def test_explorer_controls_wrap_instead_of_overflowing(sface, face):
     assert controls.layout.flex_flow == "row wrap"
     widths = [int(w.layout.width.rstrip("px")) for name, w in box.controls.items() if name != "upload"]
     assert max(widths) * 3 + 3 * 12 < 1000, "three columns fit a notebook in a 1280 px window"
+    assert widgets.FIGSIZE[0] * 100 <= 700, "the figure fits beside JupyterLab's file browser"
     plt.close("all")
