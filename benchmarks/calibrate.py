@@ -3,7 +3,7 @@
 Usage: python benchmarks/calibrate.py [--passes 100] [--seed 0] [--quality-100]
        python benchmarks/calibrate.py --mean-face      (writes core/mean_face.npy)
 
-Reference faces: insightface's sample faces plus ../shared/data/bbt (47 faces). SFace
+Reference faces: insightface's sample faces plus data/bbt (47 faces). SFace
 keeps the paper's alpha = 130, r = 0.88 (its raw qualities sit in the band they were
 made for) and only ``a`` is fitted; MobileFaceNet's raw qualities sit near 0.78, so
 alpha and r are fitted as well. The printed values are the ones in ``models.MODELS``.

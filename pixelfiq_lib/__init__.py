@@ -48,7 +48,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "detect_faces",
         "extract_faces",
         "load_image",
-        "paper_faces",
         "sample_faces",
         "sample_image_paths",
         "to_image",

@@ -4,9 +4,9 @@ Environment variables:
     PIXELFIQ_FAST=1      small settings for CI and quick runs (notebooks read ``cfg.fast``)
     PIXELFIQ_HOME        cache folder for converted models (default ``~/.cache/pixelfiq``)
     PIXELFIQ_DATA        folder holding ``bbt/`` (default: the repository's ``data/``)
-    PIXELFIQ_SHARED      folder holding ``data/paper`` (default: the ``shared`` folder
-                         beside the repository, when it exists)
-    PIXELFIQ_DEVICE      force a device (``cpu``, ``cuda``, ``cuda:1``)
+    PIXELFIQ_DEVICE      force a device (``cpu``, ``cuda``, ``cuda:1``) wherever a notebook
+                         or function asks for ``None``/``"auto"``; a notebook's ``DEVICE``
+                         parameter, when not ``"auto"``, wins over it
 
 Taught in: 00_quickstart.ipynb
 """
@@ -37,16 +37,6 @@ def cache_dir() -> Path:
     return root
 
 
-def shared_dir() -> Path | None:
-    """The shared data folder (holding ``data/bbt``, ``data/paper``) or ``None``."""
-    env = os.environ.get("PIXELFIQ_SHARED")
-    candidates = [Path(env)] if env else [REPO_ROOT.parent / "shared"]
-    for cand in candidates:
-        if (cand / "data").is_dir():
-            return cand
-    return None
-
-
 def data_dir() -> Path:
     """The repository's ``data/`` folder (``PIXELFIQ_DATA`` overrides it)."""
     return Path(os.environ.get("PIXELFIQ_DATA", REPO_ROOT / "data"))
@@ -56,13 +46,6 @@ def bbt_dir() -> Path | None:
     """The identity-labelled face set ``data/bbt`` (8 identities x 5 crops) or ``None``."""
     path = data_dir() / "bbt"
     return path if path.is_dir() else None
-
-
-def paper_dir() -> Path | None:
-    """The paper's test faces and figures ``shared/data/paper`` or ``None``."""
-    root = shared_dir()
-    path = root / "data" / "paper" if root else None
-    return path if path is not None and path.is_dir() else None
 
 
 def get_device(prefer: str | torch.device | None = None) -> torch.device:

@@ -60,9 +60,9 @@ class InvalidArgumentError(PixelfiqError, ValueError):
 
 
 class DataNotFoundError(PixelfiqError, FileNotFoundError):
-    """Bundled or shared data (sample images, ``shared/data/bbt``,
-    ``shared/data/paper``) is not installed or not found; the message says which
-    environment variable to set."""
+    """Bundled data (insightface's sample images, the repository's ``data/bbt``) is not
+    installed or not found; the message says what to install or which environment
+    variable to check."""
 
 
 class EDCInputError(PixelfiqError, ValueError):

@@ -1,7 +1,7 @@
 """Matplotlib helpers: ``ax`` in (optional), ``(fig, ax)`` out, never ``plt.show()``.
 
 Maps use the paper's convention: colour map ``RdYlGn`` with vmin 0 and vmax 1, red =
-low pixel quality, green = high (method-spec §2.4).
+low pixel quality, green = high (the official code's display).
 
 Taught in: 03_gradient_backprop.ipynb
 """
@@ -95,6 +95,34 @@ def plot_explanation(face, plq, quality: float, axes=None, q_se: float | None = 
     axes[2].set_title("overlay")
     fig.suptitle(label)
     return fig, axes
+
+
+def show_scan(
+    values,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    label: str = "drop of $\\hat{Q}$",
+    size: int = 112,
+    cmap: str = "Reds",
+):
+    """A coarse grid of values (e.g. an occlusion scan) stretched over the face, with a colour bar.
+
+    Args:
+        values: (G, G) values, row = vertical position of the occluder's centre.
+        ax: axes to draw into, or None for a new figure.
+        title: axes title. label: the colour bar's label. cmap: colour map.
+        size: side of the aligned face the grid covers (pixels), for the axis extent.
+    Returns:
+        ``(fig, ax)``; the colour bar is ``ax.images[0].colorbar``.
+    Taught in: 06_interactive_explorer.ipynb
+    """
+    fig, ax = _axes(ax)
+    im = ax.imshow(_np(values), cmap=cmap, extent=(0, size, size, 0))
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig, ax
 
 
 def plot_channel_saliency(grads, axes=None):

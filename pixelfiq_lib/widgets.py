@@ -4,16 +4,19 @@ Every widget wraps plain functions that work without Jupyter and are unit-tested
 
 * :func:`apply_edits` — occlude, blur and add noise to an aligned face;
 * :func:`render_explanation` — Q̂ and the PLQ map of one face, drawn as face | map | overlay;
-* :func:`face_from_upload` — an uploaded file (FileUpload value or bytes) -> an aligned face.
+* :func:`face_from_upload` — an uploaded file (FileUpload value or bytes) -> an aligned face;
+* :func:`uploaded_files`, :func:`passes_for`, :func:`status_text` — the small decisions
+  the app makes (which file, how many passes for which network, what to print).
 
 ipywidgets is imported inside :func:`explorer` only, so the library itself does not
 depend on Jupyter.
 
-Taught in: 05_interactive_explorer.ipynb
+Taught in: 06_interactive_explorer.ipynb
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -27,6 +30,13 @@ from .models.base import FRModel
 
 #: Largest occluder side, noise level and blur sigma the explorer's sliders offer.
 MAX_OCCLUDER, MAX_NOISE, MAX_BLUR = 60, 60.0, 6.0
+#: Monte-Carlo standard error of Q̂ from which the explorer prints a warning.
+MAX_SE = 0.1
+#: Width of one control; three columns of them fit a notebook in a 1280 px window.
+CONTROL_WIDTH = "300px"
+#: Size (inches, at 100 dpi) of the explorer's face | map | overlay figure: 660 px wide, so
+#: it fits the notebook column of a 1280 px window even with JupyterLab's file browser open.
+FIGSIZE = (6.6, 2.5)
 
 
 def _face_array(face) -> np.ndarray:
@@ -65,7 +75,7 @@ def apply_edits(
     Example:
         >>> edited = apply_edits(face, occluder=(56, 52, 30), blur=1.5)
 
-    Taught in: 05_interactive_explorer.ipynb
+    Taught in: 06_interactive_explorer.ipynb
     """
     img = _face_array(face)
     if blur < 0 or noise < 0:
@@ -101,7 +111,7 @@ def render_explanation(
         ``(fig, result)``: the figure (not shown, not closed) and the ``PLQResult``
         of the single face (``result.plq`` has shape (1, 112, 112)).
 
-    Taught in: 05_interactive_explorer.ipynb
+    Taught in: 06_interactive_explorer.ipynb
     """
     img = _face_array(face)
     res = pixel_quality_map(model, data.to_tensor(img), n_passes=n_passes, seed=seed, a=a)
@@ -112,26 +122,61 @@ def render_explanation(
     return fig, res
 
 
-def face_from_upload(upload) -> np.ndarray:
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``(file name, bytes)`` of every file in an ipywidgets ``FileUpload`` value.
+
+    Args:
+        value: the ``value`` of a ``FileUpload`` (ipywidgets 8: a tuple of dicts with
+            ``"name"`` and ``"content"``; ipywidgets 7: a dict name -> dict), or bytes.
+    Returns:
+        A list in upload order; empty when nothing was uploaded (or the widget was
+        cleared). Bare bytes get the name ``"<N bytes>"``.
+
+    Taught in: 06_interactive_explorer.ipynb
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return [(f"<{len(value)} bytes>", bytes(value))]
+    items = list(value.values()) if isinstance(value, Mapping) else list(value or ())
+    return [
+        (
+            str(item.get("name") or item.get("metadata", {}).get("name") or "upload"),
+            bytes(item["content"]),
+        )
+        for item in items
+    ]
+
+
+def face_from_upload(upload, name: str | None = None) -> np.ndarray:
     """The largest face of an uploaded image, aligned to (112, 112, 3) uint8 RGB.
 
     Args:
-        upload: the ``value`` of an ipywidgets ``FileUpload`` (a tuple of dicts with a
-            ``"content"`` buffer; the last file is used), or the file's bytes.
+        upload: the ``value`` of an ipywidgets ``FileUpload`` (the last file is used,
+            and its name is used in messages), or the file's bytes.
+        name: the file name used in error messages (default: the upload's own name,
+            or ``"<N bytes>"`` for bare bytes).
     Returns:
         The aligned face. When no face is detected and the image is a square crop,
         it is taken as already aligned and resized to 112x112.
     Raises:
         ImageLoadError: nothing was uploaded or the file cannot be decoded.
         NoFaceError: no face in a non-square image.
+        Every message starts with the file name.
 
-    Taught in: 05_interactive_explorer.ipynb
+    Taught in: 06_interactive_explorer.ipynb
     """
-    if isinstance(upload, (tuple, list)):
-        if not upload:
-            raise ImageLoadError("no file was uploaded")
-        upload = upload[-1]["content"]
-    blob = bytes(upload)
+    files = uploaded_files(upload)
+    if not files:
+        raise ImageLoadError("no file was uploaded")
+    own_name, blob = files[-1]
+    name = name or own_name
+    try:
+        return _aligned_from_bytes(blob)
+    except PixelfiqError as exc:
+        text = str(exc).replace(f"<bytes, {len(blob)} bytes>", repr(name))
+        raise type(exc)(text if repr(name) in text else f"{name!r}: {text}") from exc
+
+
+def _aligned_from_bytes(blob: bytes) -> np.ndarray:
     try:
         return data.extract_faces(blob, faces="largest")[0].image
     except NoFaceError:
@@ -141,13 +186,61 @@ def face_from_upload(upload) -> np.ndarray:
         return data.extract_faces(blob, aligned=True)[0].image
 
 
+def passes_for(model_name: str, n_passes: int | Mapping[str, int]) -> int:
+    """The number of dropout passes T the explorer uses for one network.
+
+    Args:
+        model_name: the network's name.
+        n_passes: one T for every network, or ``{name: T}`` (networks differ: at
+            T = 100 MobileFaceNet's Q̂ has a Monte-Carlo error of about ±0.2, SFace's
+            ±0.02; notebook 01).
+    Returns:
+        T for that network.
+    Raises:
+        InvalidArgumentError: the mapping has no entry for the network, or T < 2.
+
+    Taught in: 06_interactive_explorer.ipynb
+    """
+    if isinstance(n_passes, Mapping):
+        if model_name not in n_passes:
+            raise InvalidArgumentError(
+                f"n_passes has no entry for {model_name!r}: {dict(n_passes)}"
+            )
+        n_passes = n_passes[model_name]
+    if int(n_passes) < 2:
+        raise InvalidArgumentError(
+            f"SER-FIQ needs at least 2 passes, got {n_passes} for {model_name!r}"
+        )
+    return int(n_passes)
+
+
+def status_text(
+    face: str, model_name: str, q: float, q_se: float, n_passes: int, max_se: float = MAX_SE
+) -> str:
+    """The explorer's status line: face, network, T and Q̂ ± its standard error.
+
+    A warning is appended when the Monte-Carlo error reaches ``max_se``: differences of
+    Q̂ below that size are noise, so the network needs more passes.
+
+    Taught in: 06_interactive_explorer.ipynb
+    """
+    text = f"{face} · {model_name} · T = {n_passes} · Q̂ = {q:.3f} ± {q_se:.3f}"
+    if q_se >= max_se:
+        text += (
+            f" · warning: ± {q_se:.2f} ≥ {max_se:g}, Q̂ is noise at this T; "
+            f"give {model_name} more passes"
+        )
+    return text
+
+
 def explorer(
     faces: Mapping[str, np.ndarray],
     model_names: Sequence[str],
     *,
     load: Callable[[str], FRModel] | None = None,
-    n_passes: int = 100,
+    n_passes: int | Mapping[str, int] = 100,
     seed: int = 0,
+    max_se: float = MAX_SE,
 ):
     """A small app: pick or upload a face, pick a network, disturb the face, see Q̂ and P(I).
 
@@ -155,13 +248,19 @@ def explorer(
         faces: ``{name: (112, 112, 3) uint8 RGB face}`` offered in the face menu.
         model_names: networks offered in the network menu (``models.load_model`` names).
         load: ``name -> FRModel`` (default ``models.load_model``, which caches).
-        n_passes, seed: SER-FIQ settings for every redraw.
+        n_passes: T for every network, or ``{name: T}`` per network (:func:`passes_for`).
+        seed: SER-FIQ seed for every redraw.
+        max_se: the status line warns when Q̂'s standard error reaches it.
     Returns:
-        An ``ipywidgets.VBox``; its ``.update()`` attribute redraws with the current
-        settings and returns the latest ``PLQResult``. The default view is drawn once
-        on creation, so the cell shows a result even where nobody moves a slider.
+        An ``ipywidgets.VBox`` (children: controls, status line, figure); its
+        ``.update()`` redraws with the current settings and returns the latest
+        ``PLQResult``; ``.controls`` holds the widgets by name. The default view is
+        drawn once on creation, so the cell shows a result even where nobody moves a
+        slider. Every successful upload becomes its own menu entry (``"upload k:
+        name"``) and is drawn once; a failed one names the file and leaves the face
+        on screen as it was.
 
-    Taught in: 05_interactive_explorer.ipynb
+    Taught in: 06_interactive_explorer.ipynb
     """
     import ipywidgets as W
     from IPython.display import display
@@ -170,51 +269,78 @@ def explorer(
 
     load = load or load_model
     choices = dict(faces)
-    face_dd = W.Dropdown(options=list(choices), description="face")
-    model_dd = W.Dropdown(options=list(model_names), description="network")
+    wide = dict(layout=W.Layout(width=CONTROL_WIDTH), style={"description_width": "70px"})
+    face_dd = W.Dropdown(options=list(choices), description="face", **wide)
+    model_dd = W.Dropdown(options=list(model_names), description="network", **wide)
     upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
-    slider = dict(continuous_update=False, style={"description_width": "70px"})
+    slider = dict(continuous_update=False, **wide)
     x = W.IntSlider(56, 0, 111, description="occluder x", **slider)
     y = W.IntSlider(52, 0, 111, description="occluder y", **slider)
     size = W.IntSlider(0, 0, MAX_OCCLUDER, description="size", **slider)
     blur = W.FloatSlider(0.0, min=0.0, max=MAX_BLUR, step=0.25, description="blur σ", **slider)
     noise = W.FloatSlider(0.0, min=0.0, max=MAX_NOISE, step=2.0, description="noise σ", **slider)
-    out, status = W.Output(), W.Label()
+    out, status = W.Output(), W.HTML()
     latest: dict[str, PLQResult] = {}
+    state = {"quiet": False, "uploads": 0}
 
     def update(*_):
+        if state["quiet"]:  # menu being rebuilt: draw once, afterwards
+            return latest.get("result")
+        name, img = model_dd.value, choices[face_dd.value]
+        t = passes_for(name, n_passes)
         img = apply_edits(
-            choices[face_dd.value],
+            img,
             occluder=(x.value, y.value, size.value),
             blur=blur.value,
             noise=noise.value,
             seed=seed,
         )
+        axes = plt.subplots(1, 3, figsize=FIGSIZE)[1]
         fig, res = render_explanation(
-            load(model_dd.value), img, n_passes=n_passes, seed=seed, title=model_dd.value
+            load(name), img, n_passes=t, seed=seed, axes=axes, title=f"{name}, T = {t}"
         )
         with out:
             out.clear_output(wait=True)
             display(fig)
         plt.close(fig)
         latest["result"] = res
-        status.value = f"{face_dd.value} · {model_dd.value} · Q̂ = {float(res.quality.q[0]):.3f}"
+        q, se = float(res.quality.q[0]), float(res.quality.q_se[0])
+        status.value = html.escape(status_text(face_dd.value, name, q, se, t, max_se))
         return res
 
     def on_upload(change):
-        try:
-            choices["uploaded"] = face_from_upload(change["new"])
-        except PixelfiqError as exc:
-            status.value = f"upload failed: {exc}"
+        files = uploaded_files(change["new"])
+        if not files:  # the widget was cleared (below), nothing new
             return
-        face_dd.options = list(choices)
-        face_dd.value = "uploaded"  # triggers update
+        fname = files[-1][0]
+        try:
+            face = face_from_upload(change["new"])
+        except PixelfiqError as exc:
+            status.value = html.escape(f"upload failed: {exc} (still showing {face_dd.value})")
+        else:
+            state["uploads"] += 1
+            key = f"upload {state['uploads']}: {fname}"
+            choices[key] = face
+            state["quiet"] = True
+            try:
+                face_dd.options = list(choices)
+                face_dd.value = key
+            finally:
+                state["quiet"] = False
+            update()
+        upload.value = ()  # the same file can be uploaded again and is seen as new
 
     for widget in (face_dd, model_dd, x, y, size, blur, noise):
         widget.observe(update, names="value")
     upload.observe(on_upload, names="value")
-    controls = W.HBox(
-        [W.VBox([face_dd, model_dd, upload]), W.VBox([x, y, size]), W.VBox([blur, noise])]
+    column = W.Layout(margin="0 12px 4px 0")
+    controls = W.Box(
+        [
+            W.VBox([face_dd, model_dd, upload], layout=column),
+            W.VBox([x, y, size], layout=column),
+            W.VBox([blur, noise], layout=column),
+        ],
+        layout=W.Layout(display="flex", flex_flow="row wrap"),
     )
     box = W.VBox([controls, status, out])
     box.update, box.controls = (

@@ -14,11 +14,11 @@ from pixelfiq_lib.models.registry import MODELS, load_model
 @pytest.fixture(scope="module")
 def reference_images():
     if config.bbt_dir() is None:
-        pytest.skip("needs ../shared/data/bbt (set PIXELFIQ_SHARED) for the 47 reference faces")
+        pytest.skip("needs data/bbt (PIXELFIQ_DATA points elsewhere?) for the 47 reference faces")
     return to_tensor(sample_faces() + [f for g in bbt_faces().values() for f in g])
 
 
-@pytest.mark.shared
+@pytest.mark.bbt
 def test_sface_a_reproduces_from_reference_faces(reference_images):
     info = MODELS["sface"]
     assert (info.alpha, info.r) == (PAPER_ALPHA, PAPER_R)
@@ -28,7 +28,7 @@ def test_sface_a_reproduces_from_reference_faces(reference_images):
     assert PAPER_A / 10 < info.plq_a < PAPER_A * 10
 
 
-@pytest.mark.shared
+@pytest.mark.bbt
 def test_mobilefacenet_constants_reproduce_from_reference_faces(reference_images):
     info = MODELS["mobilefacenet"]
     if not info.is_ready():

@@ -398,7 +398,6 @@ def test_folder_of_netpbm_and_gif_faces_is_found_and_scored(tmp_path):
     assert all(r["status"] == "ok" and 0 <= int(r["quality_100"]) <= 100 for r in rows)
 
 
-@pytest.mark.shared
 def test_calibrate_then_settings_puts_the_median_face_at_50(tmp_path):
     """Round trip: fit quality_100 on one folder, apply it: its median face lands at 50 +- 2."""
     from pixelfiq_lib import config

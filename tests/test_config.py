@@ -31,9 +31,11 @@ def test_bbt_ships_in_the_repository_and_pixelfiq_data_overrides_it(monkeypatch,
     assert config.bbt_dir() == tmp_path / "d" / "bbt"
 
 
-def test_paper_dir_is_none_when_the_shared_folder_is_missing(monkeypatch, tmp_path):
-    monkeypatch.setenv("PIXELFIQ_SHARED", str(tmp_path / "nowhere"))
-    assert config.shared_dir() is None and config.paper_dir() is None
+def test_nothing_outside_the_repository_is_read():
+    """A learner's clone has no ../shared: no path helper or variable points there."""
+    assert not hasattr(config, "shared_dir") and not hasattr(config, "paper_dir")
+    source = (config.REPO_ROOT / "pixelfiq_lib" / "config.py").read_text(encoding="utf-8")
+    assert "PIXELFIQ_SHARED" not in source and '"shared"' not in source
 
 
 def test_device_choice(monkeypatch):

@@ -1,7 +1,7 @@
 """Tests of pixelfiq_lib.data: loading, detection, alignment, tensors, sample data.
 
-Real photos come from the insightface wheel (t1.jpg: 6 people) and, when present,
-shared/data/bbt (8 identities x 5 tight crops). Bad files are built in tmp_path.
+Real photos come from the insightface wheel (t1.jpg: 6 people) and the repository's
+data/bbt (8 identities x 5 tight crops). Bad files are built in tmp_path.
 """
 
 from __future__ import annotations
@@ -29,11 +29,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 needs_bbt = pytest.mark.skipif(
-    config.bbt_dir() is None, reason="shared/data/bbt not found (set PIXELFIQ_SHARED)"
-)
-needs_paper = pytest.mark.skipif(
-    config.paper_dir() is None,
-    reason="shared/data/paper not found (set PIXELFIQ_SHARED)",
+    config.bbt_dir() is None, reason="data/bbt not found (PIXELFIQ_DATA points elsewhere?)"
 )
 
 
@@ -218,8 +214,8 @@ def test_redetected_eyes_sit_on_template():
     assert np.median(errs) < 5.0 and max(errs) < 10.0
 
 
-# ---------------------------------------------------------------------------- shared
-@pytest.mark.shared
+# ------------------------------------------------------------------------------- bbt
+@pytest.mark.bbt
 @needs_bbt
 def test_bbt_every_image_gives_one_aligned_face():
     root = config.bbt_dir()
@@ -234,7 +230,6 @@ def test_bbt_every_image_gives_one_aligned_face():
     assert len(faces) == 8 and all(len(v) == 5 for v in faces.values())
 
 
-@pytest.mark.shared
 @needs_bbt
 def test_bbt_main_face_is_the_subject():
     """bbt crops hold one subject each: main is that face (index 0, the largest)."""
@@ -244,22 +239,16 @@ def test_bbt_main_face_is_the_subject():
         assert np.array_equal(main[0].image, every[0].image), f
 
 
-@pytest.mark.shared
-@needs_paper
-def test_paper_faces_are_rgb():
-    faces = data.paper_faces()
-    assert set(faces) == {"cap", "mask"}
-    for f in faces.values():
-        assert f.image.shape == (112, 112, 3) and f.image.dtype == np.uint8 and f.face is None
-
-
-def test_missing_data_is_a_clear_error(monkeypatch, tmp_path):
+def test_missing_bbt_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PIXELFIQ_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(errors.DataNotFoundError, match="PIXELFIQ_DATA"):
         data.bbt_faces()
-    monkeypatch.setenv("PIXELFIQ_SHARED", str(tmp_path / "nowhere"))
-    with pytest.raises(errors.DataNotFoundError):
-        data.paper_faces()
+
+
+def test_the_papers_test_faces_are_not_shipped():
+    """They are CC BY-NC: the course cites the paper's numbers instead."""
+    assert not hasattr(data, "paper_faces")
+    assert not list(config.REPO_ROOT.glob("data/**/xfiq_test_*"))
 
 
 # ------------------------------------------------------------------------ bad inputs

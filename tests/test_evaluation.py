@@ -20,7 +20,7 @@ from pixelfiq_lib.evaluation import (
 
 NEEDS_BBT = pytest.mark.skipif(
     config.bbt_dir() is None,
-    reason="shared/data/bbt not found (set PIXELFIQ_SHARED to the folder holding data/bbt)",
+    reason="data/bbt not found (PIXELFIQ_DATA points to a folder without bbt/)",
 )
 
 

@@ -58,3 +58,10 @@ def test_show_face_and_show_plq_use_the_papers_display():
     img = ax.images[0]
     assert img.get_cmap().name == "RdYlGn" and img.get_clim() == (0, 1)
     assert len(fig.axes) == 2, "the colour bar has its own axes"
+
+
+def test_show_scan_stretches_the_grid_over_the_face_with_a_colour_bar():
+    fig, ax = viz.show_scan(np.arange(9.0).reshape(3, 3), title="scan")
+    im = ax.images[0]
+    assert im.colorbar is not None and "Q" in im.colorbar.ax.get_ylabel()
+    assert im.get_extent() == [0, 112, 112, 0] and ax.get_title() == "scan"

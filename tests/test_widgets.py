@@ -7,7 +7,6 @@ from datetime import datetime
 import cv2
 import numpy as np
 import pytest
-import torch
 from matplotlib import pyplot as plt
 
 from pixelfiq_lib import widgets
@@ -109,14 +108,67 @@ def test_face_from_upload_errors():
         widgets.face_from_upload(png.tobytes())
 
 
-def test_explorer_draws_once_and_follows_its_controls(sface, face):
-    pytest.importorskip("ipywidgets")
+def _value(name: str, blob: bytes) -> tuple[dict, ...]:
+    """What an ipywidgets 8 FileUpload holds after one file was chosen."""
+    return (
+        {
+            "name": name,
+            "type": "image/png",
+            "size": len(blob),
+            "content": memoryview(blob),
+            "last_modified": datetime.now(),
+        },
+    )
+
+
+def test_upload_errors_name_the_file():
+    with pytest.raises(ImageLoadError) as err:
+        widgets.face_from_upload(_value("holiday.jpg", b"not an image"))
+    assert "'holiday.jpg'" in str(err.value) and "<bytes" not in str(err.value)
+    ok, png = cv2.imencode(".png", np.full((60, 200, 3), 127, np.uint8))
+    with pytest.raises(NoFaceError, match="grey.png"):
+        widgets.face_from_upload(png.tobytes(), name="grey.png")
+
+
+def test_uploaded_files_reads_every_form_of_the_value():
+    assert widgets.uploaded_files(()) == [] and widgets.uploaded_files(None) == []
+    assert widgets.uploaded_files(_value("a.png", b"xy")) == [("a.png", b"xy")]
+    assert widgets.uploaded_files({"b.png": {"metadata": {"name": "b.png"}, "content": b"z"}}) == [
+        ("b.png", b"z")
+    ]  # ipywidgets 7
+    assert widgets.uploaded_files(b"abc") == [("<3 bytes>", b"abc")]
+
+
+def test_passes_per_network():
+    assert widgets.passes_for("sface", 16) == 16
+    per = {"sface": 16, "mobilefacenet": 1000}
+    assert widgets.passes_for("mobilefacenet", per) == 1000
+    with pytest.raises(PixelfiqError, match="other"):
+        widgets.passes_for("other", per)
+    with pytest.raises(PixelfiqError):
+        widgets.passes_for("sface", 1)
+
+
+def test_status_text_shows_the_error_bar_and_warns_when_it_is_large():
+    calm = widgets.status_text("face 2", "sface", 0.9671, 0.0031, 16)
+    assert "Q̂ = 0.967 ± 0.003" in calm and "T = 16" in calm and "warning" not in calm
+    noisy = widgets.status_text("face 2", "mobilefacenet", 0.5, 0.34, 16)
+    assert "± 0.340" in noisy and "warning" in noisy and "mobilefacenet" in noisy
+
+
+def _counting(sface):
     loads = []
 
     def load(name):
         loads.append(name)
         return sface
 
+    return loads, load
+
+
+def test_explorer_draws_once_and_follows_its_controls(sface, face):
+    pytest.importorskip("ipywidgets")
+    loads, load = _counting(sface)
     box = widgets.explorer(
         {"a": face, "b": np.array(sample_faces(1)[0].image)}, ["sface"], load=load, n_passes=8
     )
@@ -125,17 +177,65 @@ def test_explorer_draws_once_and_follows_its_controls(sface, face):
     box.controls["size"].value = 50  # observers redraw
     assert len(loads) == 3
     assert float(box.update().quality.q[0]) < q0
-    assert "Q̂ =" in box.children[1].value
-    blob = sample_image_paths()["t1"].read_bytes()
-    box.controls["upload"].value = (
-        {
-            "name": "t1.jpg",
-            "type": "image/jpeg",
-            "size": len(blob),
-            "content": memoryview(blob),
-            "last_modified": datetime.now(),
-        },
-    )
-    assert box.controls["face"].value == "uploaded"
+    assert "Q̂ =" in box.children[1].value and "±" in box.children[1].value
     plt.close("all")
-    assert torch.is_tensor(box.update().plq)
+
+
+def test_explorer_shows_every_upload_even_after_a_failed_one(sface, face):
+    pytest.importorskip("ipywidgets")
+    loads, load = _counting(sface)
+    box = widgets.explorer({"sample face 2": face}, ["sface"], load=load, n_passes=8)
+    upload, face_dd, status = box.controls["upload"], box.controls["face"], box.children[1]
+    paths = sample_image_paths()
+    for k, (name, path) in enumerate(
+        (("t1.jpg", paths["t1"]), ("hanks.png", paths["Tom_Hanks_54745"]), ("t1.jpg", paths["t1"])),
+        start=1,
+    ):
+        before = len(loads)
+        upload.value = _value(name, path.read_bytes())
+        assert face_dd.value == f"upload {k}: {name}", "each upload gets its own entry"
+        assert len(loads) == before + 1, (
+            "an upload is drawn exactly once (no detour via another face)"
+        )
+        expected = widgets.face_from_upload(path.read_bytes())
+        _, direct = widgets.render_explanation(sface, expected, n_passes=8)
+        assert float(box.update().quality.q[0]) == pytest.approx(float(direct.quality.q[0]))
+        assert upload.value == (), "cleared, so choosing the same file again is a new upload"
+    shown, before = face_dd.value, len(loads)
+    upload.value = _value("notes.txt", b"not an image")
+    assert (
+        "upload failed" in status.value
+        and "notes.txt" in status.value
+        and "<bytes" not in status.value
+    )
+    assert face_dd.value == shown and len(loads) == before
+    upload.value = _value("again.png", paths["Tom_Hanks_54745"].read_bytes())
+    assert face_dd.value == "upload 4: again.png" and "upload failed" not in status.value
+    plt.close("all")
+
+
+def test_explorer_uses_each_networks_own_passes_and_warns_on_noise(sface, face):
+    pytest.importorskip("ipywidgets")
+    _, load = _counting(sface)
+    box = widgets.explorer(
+        {"f": face}, ["sface", "other"], load=load, n_passes={"sface": 8, "other": 4}, max_se=1e-9
+    )
+    assert box.update().quality.n_passes == 8 and "T = 8" in box.children[1].value
+    box.controls["model"].value = "other"
+    assert box.update().quality.n_passes == 4 and "T = 4" in box.children[1].value
+    assert "warning" in box.children[1].value
+    plt.close("all")
+
+
+def test_explorer_controls_wrap_instead_of_overflowing(sface, face):
+    pytest.importorskip("ipywidgets")
+    _, load = _counting(sface)
+    box = widgets.explorer({"f": face}, ["sface"], load=load, n_passes=4)
+    controls = box.children[0]
+    assert controls.layout.flex_flow == "row wrap"
+    widths = [
+        int(w.layout.width.rstrip("px")) for name, w in box.controls.items() if name != "upload"
+    ]
+    assert max(widths) * 3 + 3 * 12 < 1000, "three columns fit a notebook in a 1280 px window"
+    assert widgets.FIGSIZE[0] * 100 <= 700, "the figure fits beside JupyterLab's file browser"
+    plt.close("all")

@@ -35,7 +35,6 @@ from .io import (  # noqa: F401
 )
 from .samples import (  # noqa: F401
     bbt_faces,
-    paper_faces,
     sample_faces,
     sample_image_paths,
 )
@@ -76,7 +75,6 @@ __all__ = [
     "extract_faces",
     "load_image",
     "main_face",
-    "paper_faces",
     "sample_faces",
     "sample_image_paths",
     "to_image",

@@ -90,37 +90,13 @@ def bbt_faces() -> dict[str, list[AlignedFace]]:
         ``{identity: [AlignedFace, ...]}`` sorted by name; images (112, 112, 3) uint8
         RGB (the source crops are greyscale, so R = G = B). Cached per folder.
     Raises:
-        errors.DataNotFoundError: ``config.bbt_dir()`` is None (no ``data/bbt``).
+        errors.DataNotFoundError: ``config.bbt_dir()`` is None (``PIXELFIQ_DATA``
+            points to a folder without ``bbt/``).
     """
     root = config.bbt_dir()
     if root is None:
         raise errors.DataNotFoundError(
-            "the bbt face set (data/bbt of the repository) was not found; set "
-            "PIXELFIQ_DATA to the folder that holds bbt/"
+            "the bbt face set was not found: it ships in the repository's data/bbt; "
+            "unset PIXELFIQ_DATA or point it to a folder that holds bbt/"
         )
     return {name: list(faces) for name, faces in _bbt_cached(str(root))}
-
-
-@functools.lru_cache(maxsize=4)
-def _paper_cached(root: str) -> tuple[tuple[str, AlignedFace], ...]:
-    return tuple(
-        (key, extract_faces(Path(root) / f"xfiq_test_{key}.png", aligned=True)[0])
-        for key in ("cap", "mask")
-    )
-
-
-def paper_faces() -> dict[str, AlignedFace]:
-    """The official PLQ code's two aligned test faces.
-
-    Returns:
-        ``{"cap": ..., "mask": ...}``; images (112, 112, 3) uint8 RGB (the RGBA
-        files are fully opaque, so compositing on black equals dropping alpha).
-    Raises:
-        errors.DataNotFoundError: ``config.paper_dir()`` is None (no shared data).
-    """
-    root = config.paper_dir()
-    if root is None:
-        raise errors.DataNotFoundError(
-            "the paper's test faces (shared/data/paper) were not found; set PIXELFIQ_SHARED"
-        )
-    return dict(_paper_cached(str(root)))
