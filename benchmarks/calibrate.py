@@ -26,7 +26,7 @@ import argparse
 
 import numpy as np
 
-from pixelfiq_lib.core.backprop import calibrate_model
+from pixelfiq_lib.core.calibration import calibrate_model
 from pixelfiq_lib.core.counterfactual import MEAN_FACE_FILE, make_mean_face
 from pixelfiq_lib.core.quality import serfiq_quality
 from pixelfiq_lib.core.scale100 import fit_quality_100, format_percentiles

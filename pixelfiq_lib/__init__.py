@@ -25,17 +25,16 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "core.backprop": (
         "PLQResult",
         "calibrate_a",
-        "calibrate_model",
         "pixel_quality_map",
         "quality_gradient_map",
         "value_map",
     ),
+    "core.calibration": ("calibrate_model", "fit_scaling"),
     "core.constants": ("PAPER_A", "PAPER_ALPHA", "PAPER_B", "PAPER_R"),
     "core.maps": ("quality_map",),
     "core.quality": (
         "QualityResult",
         "SerfiqSettings",
-        "fit_scaling",
         "scale_quality",
         "serfiq_quality",
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pixelfiq_lib import config
-from pixelfiq_lib.core.backprop import calibrate_model
+from pixelfiq_lib.core.calibration import calibrate_model
 from pixelfiq_lib.core.constants import PAPER_A, PAPER_ALPHA, PAPER_R
 from pixelfiq_lib.data import bbt_faces, sample_faces, to_tensor
 from pixelfiq_lib.models.registry import MODELS, load_model

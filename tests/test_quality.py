@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from pixelfiq_lib.core.calibration import fit_scaling
 from pixelfiq_lib.core.quality import (
     dropout_masks,
-    fit_scaling,
     scale_quality,
     serfiq_from_features,
     serfiq_quality,

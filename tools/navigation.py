@@ -3,7 +3,7 @@
 The line links the previous notebook, the index and the next one::
 
     < [02 · Regression construction](02_regression_construction.ipynb) | [Index](../README.md)
-      | [04 · Evaluation](04_evaluation.ipynb) >
+      | [04 · Paper experiments](04_paper_experiments.ipynb) >
 
 It is generated from the file names, never edited by hand: the top copy is the last
 line of the title cell, the bottom copy is a markdown cell of its own at the end.

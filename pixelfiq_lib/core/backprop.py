@@ -248,39 +248,3 @@ def quality_gradient_map(
     return PLQResult(
         value_map(saliency, a, b), saliency, grads, _cat_quality(qualities), None, a, b
     )
-
-
-def calibrate_model(
-    model: FRModel,
-    images: torch.Tensor,
-    *,
-    fit_alpha_r: bool = True,
-    n_passes: int = 100,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Fit a network's constants on reference faces: alpha and r, then ``a``.
-
-    alpha and r follow :func:`quality.fit_scaling` (median raw Q -> Q̂ = 0.5); ``a``
-    follows :func:`calibrate_a` (median Ŝ -> P = 0.5), computed with the fitted alpha, r
-    because Ŝ scales with Q̂. The registry's constants for the shipped networks were
-    produced this way (benchmarks/RESULTS.md, "Calibration").
-
-    Args:
-        model: the network. images: (B, 3, 112, 112) RGB 0..255 typical, good faces.
-        fit_alpha_r: False keeps the model's alpha and r and fits only ``a``.
-        n_passes, seed: SER-FIQ settings.
-    Returns:
-        ``{"alpha": ..., "r": ..., "plq_a": ...}``.
-    Raises:
-        InvalidImageError, InvalidArgumentError: as :func:`pixel_quality_map`.
-    Taught in: 06_bring_your_own_model.ipynb
-    """
-    from .quality import fit_scaling, serfiq_quality
-
-    alpha, r = model.alpha, model.r
-    if fit_alpha_r:
-        alpha, r = fit_scaling(serfiq_quality(model, images, n_passes=n_passes, seed=seed).q_raw)
-    res = pixel_quality_map(
-        model, images, n_passes=n_passes, seed=seed, alpha=alpha, r=r, a="paper"
-    )
-    return {"alpha": float(alpha), "r": float(r), "plq_a": calibrate_a(res.saliency)}

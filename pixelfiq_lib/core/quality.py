@@ -28,7 +28,6 @@ Taught in: 01_quality_model.ipynb
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -307,30 +306,3 @@ def body_features(
     # (reference embeddings of the Captum baselines).
     with torch.no_grad():
         return torch.cat([model.features(chunk) for chunk in images.split(size)])
-
-
-def fit_scaling(q_raw: np.ndarray | torch.Tensor, coverage: float = 0.9) -> tuple[float, float]:
-    """Fit alpha and r of Q̂ = sigmoid(alpha (Q - r)) to a network's raw qualities.
-
-    Rule (the paper's constants follow it for ArcFace, whose raw Q of real faces sits
-    in 0.86-0.90, mapped to about 0.07-0.93): ``r`` is the median raw Q of reference
-    faces, and ``alpha`` maps the central ``coverage`` fraction of them onto
-    [(1-coverage)/2, (1+coverage)/2] of the scaled range.
-
-    Args:
-        q_raw: raw SER-FIQ qualities of a set of typical, good faces (at least 5).
-        coverage: fraction of reference faces mapped inside the central range.
-    Returns:
-        (alpha, r).
-    Raises:
-        InvalidArgumentError: fewer than 5 values, or a value that is not finite.
-    Taught in: 06_bring_your_own_model.ipynb
-    """
-    q = np.asarray(torch.as_tensor(q_raw).detach().cpu(), dtype=np.float64).ravel()
-    if q.size < 5 or not np.isfinite(q).all():
-        raise InvalidArgumentError("fit_scaling needs at least 5 finite raw qualities")
-    tail = (1.0 - coverage) / 2.0
-    lo, r, hi = np.quantile(q, [tail, 0.5, 1.0 - tail])
-    half_width = max(hi - r, r - lo, 1e-6)
-    alpha = math.log((1.0 - tail) / tail) / half_width
-    return float(alpha), float(r)

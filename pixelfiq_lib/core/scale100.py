@@ -165,7 +165,7 @@ def fit_quality_100(
     Raises:
         PixelfiqError: fewer than 5 finite qualities, or all equal.
     """
-    from .quality import fit_scaling
+    from .calibration import fit_scaling
 
     q = _numpy(q_raw).ravel()
     if q.size >= 5 and np.ptp(q) <= 0:
