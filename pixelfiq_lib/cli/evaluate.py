@@ -241,7 +241,7 @@ def run_evaluation(
     Args: see :func:`add_cli_arguments` (``models=None``: every ready network;
         ``faces``: the face kept per photo, ``"main"`` or ``"largest"``; ``progress``:
         tqdm bars on stderr for the long stages).
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     start, out_dir = time.perf_counter(), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -232,7 +232,7 @@ def quality_gradient_map(
         A :class:`PLQResult` with ``node_scale=None``.
     Raises:
         InvalidImageError, InvalidArgumentError: as :func:`pixel_quality_map`.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     images = check_images(images, model)
     settings = asdict(SerfiqSettings(**qkw).resolved(model))

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from ..errors import InvalidArgumentError
 from ..models.base import FRModel
 from .backprop import calibrate_a, pixel_quality_map
 from .quality import serfiq_quality
@@ -33,7 +34,7 @@ def fit_scaling(q_raw: np.ndarray | torch.Tensor, coverage: float = 0.9) -> tupl
         (alpha, r).
     Raises:
         InvalidArgumentError: fewer than 5 values, or a value that is not finite.
-    Taught in: 06_bring_your_own_model.ipynb
+    Taught in: 07_bring_your_own_model.ipynb
     """
     q = np.asarray(torch.as_tensor(q_raw).detach().cpu(), dtype=np.float64).ravel()
     if q.size < 5 or not np.isfinite(q).all():
@@ -68,7 +69,7 @@ def calibrate_model(
         ``{"alpha": ..., "r": ..., "plq_a": ...}``.
     Raises:
         InvalidImageError, InvalidArgumentError: as :func:`pixel_quality_map`.
-    Taught in: 06_bring_your_own_model.ipynb
+    Taught in: 07_bring_your_own_model.ipynb
     """
     alpha, r = model.alpha, model.r
     if fit_alpha_r:

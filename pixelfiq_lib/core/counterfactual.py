@@ -25,7 +25,7 @@ Raw Q (not Q̂) is used because Q̂'s sigmoid saturates on heavily occluded face
 differences would vanish. Copies are scored through :func:`~.quality.body_features`
 in the device's chunks.
 
-Taught in: 04_evaluation.ipynb
+Taught in: 05_evaluation_metrics.ipynb
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ def perturbation_map(
         n_passes, seed: SER-FIQ settings. chunk_size: patched images per forward pass.
     Returns:
         (B, H, W) float32 map in units of Q̂ (negative where a patch raises Q̂).
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     images = check_images(images, model)
     masks = window_masks(images.shape[2:], window, stride, images.device)
@@ -232,7 +232,7 @@ def quality_map(
         InvalidArgumentError: unknown ``method``.
     Example:
         >>> quality_map(model, x, "counterfactual", seed=0).shape  # (B, 112, 112)
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     if method not in MAP_METHODS:
         raise InvalidArgumentError(

@@ -11,7 +11,7 @@
 * :mod:`.regions` — per-region summaries of a map and region verdicts;
 * :mod:`.localisation` — the occluder-localisation benchmark of the map methods.
 
-Taught in: 04_evaluation.ipynb
+Taught in: 05_evaluation_metrics.ipynb
 """
 
 from __future__ import annotations

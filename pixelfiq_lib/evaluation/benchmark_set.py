@@ -258,7 +258,7 @@ def build_benchmark(
         faces: the face kept per photo, ``"main"`` or ``"largest"`` (:func:`load_originals`).
     Returns:
         A :class:`BenchmarkSet`.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     rng = np.random.default_rng(seed)
     files = image_files(root)

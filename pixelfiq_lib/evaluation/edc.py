@@ -19,7 +19,7 @@ Variants (Schlett et al., IEEE T-BIOM 2023; ISO/IEC 29794-1:2024):
         target FMR on the retained impostors and the FNMR of the retained genuines
         is reported. x = fraction of all comparisons discarded.
 
-Taught in: 04_evaluation.ipynb
+Taught in: 05_evaluation_metrics.ipynb
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def pair_quality(
         >>> pair_quality(np.array([0.2, 0.9]), np.array([0.5, 0.4]))
         array([0.2, 0.4])
 
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     q_a, q_b = _vector("q_a", q_a), _vector("q_b", q_b)
     if q_a.shape != q_b.shape:
@@ -145,7 +145,7 @@ def threshold_for_fmr(impostor_scores: np.ndarray, fmr: float) -> float:
         >>> threshold_for_fmr(np.array([0.1, 0.2, 0.3, 0.3, 0.4]), 0.2)
         0.4
 
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     s = np.sort(_vector("impostor_scores", impostor_scores))
     values, first = np.unique(s, return_index=True)
@@ -172,7 +172,7 @@ def threshold_for_fnmr(genuine_scores: np.ndarray, fnmr: float) -> float:
         >>> threshold_for_fnmr(np.array([0.1, 0.2, 0.3, 0.3, 0.4]), 0.5)
         0.3
 
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     s = np.sort(_vector("genuine_scores", genuine_scores))
     values, first = np.unique(s, return_index=True)
@@ -221,7 +221,7 @@ def edc_curve(
         >>> c.threshold, c.discard_fraction, c.error
         (0.8, array([0. , 0.5, 1. ]), array([0.5, 0. , 0. ]))
 
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     s, g = _vector("scores", scores), _vector("is_genuine", is_genuine, bool)
     q = _vector("pair_q", pair_q)
@@ -295,7 +295,7 @@ def pauc(curve: EDCCurve, limit: float, *, subtract_best: bool = False) -> float
         subtract_best: subtract the theoretical-best area.
     Returns:
         pAUC; lower is better.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     x, e = np.asarray(curve.discard_fraction), np.asarray(curve.error)
     limit = _rate("limit", limit)
@@ -316,7 +316,7 @@ def describe(
     FNMR=0.0420), x = fraction of the 780 genuine comparisons discarded; pAUC to
     0.2/0.3, stepwise (left-Riemann)"`` (one line).
 
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     kind, e0 = curve.error_type.upper(), float(curve.error[0])
     pop = ("genuine" if curve.error_type == "fnmr" else "impostor") + " comparisons"
@@ -353,7 +353,7 @@ def edc_table(
     Returns:
         Rows ``{"label", "setting", "start_error", "pAUC@<limit>", ...}`` (for
         ``pd.DataFrame(rows)``); ``setting`` is :func:`describe` with the limits.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     rows = []
     for label, curve in curves.items():
@@ -385,7 +385,7 @@ def plot_edc(
         limit: optional pAUC limit, drawn as a dashed vertical line.
     Returns:
         (fig, ax). Never calls ``plt.show()``.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     import matplotlib.pyplot as plt
 

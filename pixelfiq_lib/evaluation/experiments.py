@@ -1,6 +1,6 @@
 """The paper's three experiments (squares, inpainting, disturbances) on aligned faces.
 
-Taught in: 04_evaluation.ipynb
+Taught in: 04_paper_experiments.ipynb
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def square_experiment(
         **quality_stats with changes, **region_comparison (when maps)}]}``.
     Example:
         >>> square_experiment(model, [f.image for f in sample_faces()])["by_side"][3]
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     rng = np.random.default_rng(seed)
     kw = dict(n_passes=n_passes, seed=seed, maps=maps)
@@ -218,7 +218,7 @@ def inpainting_experiment(
         "plq_window_before_mean", "plq_window_after_mean"}``; with ``known_regions``
         also ``"window_on_occluder_mean"`` (fraction of the lowest window on the
         occluder) and ``"oracle"`` (the whole occluder, dilated by 1 px, inpainted).
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     kw, rng = dict(n_passes=n_passes, seed=seed), np.random.default_rng(seed)
     before = evaluate_faces(model, faces, **kw)
@@ -287,7 +287,7 @@ def disturbance_experiment(
         ``{"clean": group, <disturbance>: group with changes and region_comparison over
         :func:`disturbance_region`, "head_turn": group or {"skipped": reason}}``; a group
         holds :func:`quality_stats` and ``"regions"`` (:func:`map_region_means`).
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     kw = dict(n_passes=n_passes, seed=seed)
     base = evaluate_faces(model, faces, **kw)
@@ -322,7 +322,7 @@ def paper_experiments(
         ``{"squares": square_experiment, "inpainting": {"square_30": ..., "sunglasses":
         ...} (inpainting_experiment on faces carrying a seeded 30 px black square /
         drawn sunglasses), "disturbances": disturbance_experiment}``.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     from .progress import stage_bar
 

@@ -1,6 +1,6 @@
 """Deletion and insertion curves (DEC/IEC) and their summary table.
 
-Taught in: 04_evaluation.ipynb
+Taught in: 05_evaluation_metrics.ipynb
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def deletion_curve(
     Example:
         >>> cur = deletion_curve(model, x, plq_map(model, x), order="high_first")
         >>> cur.auc_cosine  # (B,), small = the map found the important pixels
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     return _curve(
         model,
@@ -213,7 +213,7 @@ def insertion_curve(
 
     Returns:
         A :class:`FaithfulnessCurve` (``fractions`` = fraction inserted).
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     return _curve(
         model,
@@ -294,7 +294,7 @@ def faithfulness_table(
         over the faces (0 for one face).
     Example:
         >>> pd.DataFrame(faithfulness_table(model, x, ["plq", "random"]))
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     methods = list(MAP_METHODS) if methods is None else list(methods)
     unknown = [m for m in methods if m not in MAP_METHODS]
@@ -361,7 +361,7 @@ def faithfulness_curves(
         (records ``{map_method, model, metric, mean, std, n}`` as in
         :func:`faithfulness.faithfulness_table`, ``{method: [deletion low-first,
         deletion high-first, insertion]}`` curves, ``{method: seconds}``).
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     x = data.to_tensor(faces).to(model.device)
     kw = dict(steps=steps, n_passes=n_passes, seed=seed)

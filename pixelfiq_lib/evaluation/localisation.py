@@ -20,7 +20,7 @@ image-right eye for odd faces, for the region verdicts).
 Constants of the maps were chosen on the bbt identities :data:`FIT_IDENTITIES`;
 report on the others (:func:`report_faces`).
 
-Taught in: 04_evaluation.ipynb
+Taught in: 05_evaluation_metrics.ipynb
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ def localisation_benchmark(
         ci_high, n}], "costs": [{map_method, model, seconds_per_face,
         fwd_bwd_equivalents}], "verdicts": [{map_method, model, occluder, accuracy,
         n, named}]}``; ``delta_q`` records have ``map_method`` None.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     faces = list(faces)
     if len(faces) < 2:

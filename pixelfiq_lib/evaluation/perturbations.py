@@ -128,7 +128,7 @@ def degrade(face: np.ndarray, kind: str, strength: int, rng: np.random.Generator
         (112, 112, 3) uint8 RGB in 0..255.
     Example:
         >>> blurred = degrade(face.image, "blur", 2, np.random.default_rng(0))
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     param = degradation_parameter(kind, strength)
     out = _DEGRADERS[kind](check_face(face), param, rng)
@@ -259,7 +259,7 @@ def disturb(face: np.ndarray, kind: str, texture: np.ndarray | None = None) -> n
         texture: RGB image for ``"real_mask"`` (see :func:`mask_textures`).
     Returns:
         (112, 112, 3) uint8 RGB.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     face = check_face(face)
     if kind == "side_light":

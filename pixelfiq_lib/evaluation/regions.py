@@ -22,7 +22,7 @@ A region is compared with **the rest of the face** (the face ellipse minus the
 region), not with the whole image: the centre of an aligned face always carries
 large gradients and the background hardly any.
 
-Taught in: 04_evaluation.ipynb
+Taught in: 04_paper_experiments.ipynb
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def region_masks(landmarks: np.ndarray | None = None, size: int = 112) -> dict[s
     Example:
         >>> region_masks()["left_eye"][52, 38]
         True
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     lmk = ARCFACE_TEMPLATE * (size / 112.0) if landmarks is None else landmarks
     shapes = _shapes(*_frame(lmk, size))
@@ -206,7 +206,7 @@ def region_summary(
     Returns:
         One :class:`RegionStat` per region of :data:`REGIONS`, in that order;
         ``share_low`` is the fraction *of that region's pixels* below the threshold.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     arr = _as_map(plq)
     return _stats(arr, region_masks(landmarks, arr.shape[0]), low_threshold)
@@ -226,7 +226,7 @@ def region_reference(
         landmarks: (5, 2) landmarks shared by the crops; the template by default.
     Returns:
         ``{face region: mean over the maps of region mean / face mean}``.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     arr = torch.as_tensor(plqs).detach().cpu().double().numpy()
     if arr.ndim != 3 or arr.shape[0] < 1:
@@ -257,7 +257,7 @@ def describe_lowest_region(
         E.g. "The image-left eye region has the lowest pixel quality (mean 0.21 vs
         0.55 for the rest of the face; 83% of its pixels are below 0.5). Check for
         occlusion (glasses, hair, a hand), a closed eye, glare or shadow."
-    Taught in: 04_evaluation.ipynb
+    Taught in: 04_paper_experiments.ipynb
     """
     arr = _as_map(plq)
     masks = region_masks(landmarks, arr.shape[0])

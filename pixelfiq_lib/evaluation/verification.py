@@ -43,7 +43,7 @@ def embed_faces(
         ``{"emb": (N, E) unit-norm float32, "norm": (N,) norm of the raw head output
         before L2 normalisation, "q": (N,) Q̂, "q_raw": (N,) Q, "q_se": (N,) its
         Monte-Carlo standard error}`` as numpy arrays.
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     from ..core.batching import chunk_size as chunk_size_for
     from .progress import progress
@@ -181,7 +181,7 @@ def verification_benchmark(
         "quality": {method: (n_samples,)}, "pair_quality": {method: (N,)}, "scored":
         :func:`embed_faces` output plus "q100" (n_samples,)}`` (the tables of
         :mod:`~pixelfiq_lib.evaluation.tables` are built from it).
-    Taught in: 04_evaluation.ipynb
+    Taught in: 05_evaluation_metrics.ipynb
     """
     scored = embed_faces(model, [s.image for s in bset.samples], n_passes=n_passes, seed=seed)
     scored["q100"] = model.quality_100(scored["q_raw"])

@@ -8,7 +8,7 @@
 * :mod:`.cache`, :mod:`.onnx_graph` — checksums, downloads, the converted-model cache
   and ONNX graph surgery.
 
-Taught in: 01_quality_model.ipynb, 06_bring_your_own_model.ipynb
+Taught in: 01_quality_model.ipynb, 07_bring_your_own_model.ipynb
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Bring your own network: ``from_onnx`` (split at a graph tensor) and ``from_torch``
 (split after a submodule).
 
-Taught in: 06_bring_your_own_model.ipynb
+Taught in: 07_bring_your_own_model.ipynb
 """
 
 from __future__ import annotations
