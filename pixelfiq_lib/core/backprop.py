@@ -3,7 +3,7 @@
 For each face: S_I = dN/dI, the gradient of the quality node w.r.t. the RGB input in
 0..255 (the network normalises inside its body); Ŝ = mean over RGB of |S_I|; and
 P = v(Ŝ) = 1 - 1 / (1 + a Ŝ^b) in [0, 1), higher = pixel more useful for recognition
-(method-spec §2.4). The paper's a = 10^7.5, b = 2 were tuned to one ArcFace; each of
+(the official code's mapping). The paper's a = 10^7.5, b = 2 were tuned to one ArcFace; each of
 our networks carries its own calibrated ``plq_a`` (:func:`calibrate_a`), and
 ``a="paper"`` selects the paper's constant.
 

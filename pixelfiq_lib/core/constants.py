@@ -1,7 +1,7 @@
 """The constants of the paper's method, as the official code sets them.
 
 They were fitted to one network (ArcFace LResNet100E-IR) and come from the official
-code (method-spec §2.5), not from the paper's text. Each shipped network records its
+code, not from the paper's text. Each shipped network records its
 own fitted values in :data:`pixelfiq_lib.models.MODELS`; these are the defaults of a
 network brought by the user.
 """

@@ -6,7 +6,7 @@ subnetworks"). The more the T unit-norm embeddings agree, the higher the quality
 
     D̄ = mean_{i<j} ||x̃_i - x̃_j||,   Q = 2 / (1 + exp(D̄)),   Q̂ = sigmoid(alpha (Q - r))
 
-(method-spec §1.1; the code form of the normalisation, 2/(m(m-1)) pairs).
+(the official code's normalisation of the sum, 2/(m(m-1)) pairs).
 
 Design choices (documented where the paper is silent):
 
@@ -110,7 +110,7 @@ class QualityResult:
 
 
 def scale_quality(q_raw: torch.Tensor | float, alpha: float, r: float) -> torch.Tensor:
-    """Q̂ = f(Q) = 1 / (1 + exp(-alpha (Q - r)))  (method-spec §2.3).
+    """Q̂ = f(Q) = 1 / (1 + exp(-alpha (Q - r)))  (the official code's scaling).
 
     Raises:
         InvalidArgumentError: ``alpha`` or ``r`` is not a finite number.

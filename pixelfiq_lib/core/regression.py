@@ -5,7 +5,7 @@ The network is extended by one *quality node* N on top of the unit-norm embeddin
     N(I) = sum_k w_k e_k(I),   w_k = Q̂_I / sum_j e_j(I_0)   for every k
 
 Its weights are set in closed form (no training) so that at the explained image I_0 the
-node outputs that image's own quality Q̂ (method-spec §2.3). Because all weights are
+node outputs that image's own quality Q̂. Because all weights are
 equal, N(I) = Q̂ · Σe(I) / Σe(I_0): the node's gradient is the gradient of the
 embedding's component sum, scaled by Q̂ / Σe(I_0). Q̂ only scales the map.
 

@@ -102,7 +102,7 @@ class FRModel(nn.Module):
         """A copy whose head BatchNorm layers are *untrained* (mean 0, var 1, affine 1/0).
 
         This reproduces the official XFIQ / SER-FIQ gen-1 code, which rebuilds the
-        head's ``fc1`` BatchNorm without its trained statistics (method-spec §1.3),
+        head's ``fc1`` BatchNorm without its trained statistics,
         so that layer is ~identity. The paper's network (the default) keeps them.
         """
         twin = copy.deepcopy(self)
