@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/region_reference.py [--passes 100] [--seed 0]
 
-For every shipped network and map method: the maps of the 20 clean bbt faces of the FIT
+For every shipped network and map method (``LOC_METHODS``, with the settings of
+``faithfulness_settings``): the maps of the 20 clean bbt faces of the FIT
 identities (``evaluation.localisation.FIT_IDENTITIES``, the faces the mean face was
 made from; the benchmarks report on the other identities), then
 ``regions.region_mean_reference`` (mean and std over the faces of each region's mean
@@ -17,20 +18,13 @@ import json
 import time
 
 from pixelfiq_lib.data import bbt_faces, to_tensor
-from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES, compute_maps
+from pixelfiq_lib.evaluation.faithfulness import faithfulness_settings
+from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES, LOC_METHODS, compute_maps
 from pixelfiq_lib.evaluation.regions import REGION_REFERENCE_FILE, region_mean_reference
 from pixelfiq_lib.models import load_model
 
 MODELS = ("sface", "mobilefacenet")
-METHODS = (
-    "plq",
-    "plq_smooth",
-    "quality_gradient",
-    "quality_gradient_smooth",
-    "counterfactual",
-    "counterfactual_prior",
-    "mean_face_deviation",
-)
+METHODS = LOC_METHODS
 
 
 def main() -> None:
@@ -39,13 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     faces = [f.image for k, group in bbt_faces().items() if k in FIT_IDENTITIES for f in group]
-    grad = {"n_passes": args.passes, "seed": args.seed}
-    kw = {
-        "plq": grad,
-        "quality_gradient": grad,
-        "plq_quality_gradient": grad,
-        "counterfactual": {"seed": args.seed},
-    }
+    kw = faithfulness_settings(args.passes, args.seed)
     out = {
         "made_by": "benchmarks/region_reference.py",
         "faces": f"{len(faces)} clean bbt faces of {', '.join(FIT_IDENTITIES)}",

@@ -307,6 +307,27 @@ def test_quality_explicit_files_globs_and_largest_face(photo_dir, tmp_path):
     assert all(r["map_file"] == "" for r in rows) and not list(tmp_path.glob("*.npy"))
 
 
+@pytest.mark.slow
+def test_explain_map_works_for_every_map_method(tmp_path, in_process, capsys):
+    from pixelfiq_lib import config
+    from pixelfiq_lib.core.maps import MAP_METHODS
+
+    face = config.bbt_dir() / "raj" / "raj1.png"
+    maps = {}
+    for name in MAP_METHODS:
+        out = tmp_path / name
+        argv = ["explain", str(face), "--aligned", "--map", name, "--out", str(out)]
+        assert in_process([*argv, "--figures", "none", *PASSES]) == 0, name
+        (row,) = read_rows(out / "results.csv")
+        assert row["status"] == "ok", (name, row)
+        maps[name] = np.load(out / row["map_file"])
+        assert maps[name].shape == (112, 112) and np.isfinite(maps[name]).all(), name
+    assert "Traceback" not in capsys.readouterr().err
+    # one option, different maps: the methods are not aliases of one another
+    assert not np.allclose(maps["plq"], maps["counterfactual"])
+    assert not np.allclose(maps["plq"], maps["occlusion"])
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -10,6 +10,7 @@ import torch
 
 from pixelfiq_lib import config, errors
 from pixelfiq_lib.cli import report
+from pixelfiq_lib.core import maps as core_maps
 from pixelfiq_lib.evaluation import (
     benchmark_set,
     experiments,
@@ -518,7 +519,8 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert all(
         {"map_method", "model", "metric", "mean", "std", "n"} <= set(r) for r in res["faithfulness"]
     )
-    assert {"plq", "random", "gradcam"} <= {r["map_method"] for r in res["faithfulness"]}
+    every_method = set(core_maps.MAP_METHODS)
+    assert {r["map_method"] for r in res["faithfulness"]} == every_method
     assert {"squares", "inpainting", "disturbances"} <= set(res["paper_experiments"]["sface"])
     assert len(list(out.glob("edc_sface_*.png"))) == 3 and (out / "edc.md").is_file()
     assert res["meta"]["faces"] == "main", "evaluate scores the photo's subject by default"
@@ -544,7 +546,8 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
         "pointing",
         "delta_q",
     }
-    assert {"plq", "counterfactual", "occlusion"} <= {r["map_method"] for r in res["localisation"]}
+    assert {r["map_method"] for r in res["localisation"]} == every_method | {None}  # None: delta_q
+    assert {r["map_method"] for r in res["map_costs"]} == every_method
     assert res["meta"]["localisation_faces"]["sface"] == ["raj"]
     assert all(r["ci_low"] <= r["mean"] + 1e-9 <= r["ci_high"] + 2e-9 for r in res["localisation"])
     assert {"fwd_bwd_equivalents"} <= set(res["map_costs"][0]) and res["region_verdicts"]

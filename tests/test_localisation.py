@@ -192,8 +192,8 @@ def test_lowest_region_against_a_reference():
     assert "image-right eye" in regions.verdict_text(region, score)
 
 
-def test_packaged_region_references_cover_the_networks():
+def test_packaged_region_references_cover_every_network_and_method():
     for name in ("sface", "mobilefacenet"):
-        for method in ("plq", "counterfactual", "counterfactual_prior"):
+        for method in loc.LOC_METHODS:
             ref = regions.network_region_reference(name, method)
             assert ref is not None and set(ref["std"]) == set(regions.FACE_REGIONS), (name, method)

@@ -24,7 +24,11 @@ from ..config import get_device
 from ..errors import InvalidArgumentError, PixelfiqError
 from ..evaluation.benchmark_set import BenchmarkSet, build_benchmark
 from ..evaluation.experiments import paper_experiments
-from ..evaluation.faithfulness import FaithfulnessCurve, faithfulness_curves
+from ..evaluation.faithfulness import (
+    FaithfulnessCurve,
+    faithfulness_curves,
+    faithfulness_settings,
+)
 from ..evaluation.localisation import FIT_IDENTITIES, LOC_METHODS, localisation_benchmark
 from ..evaluation.perturbations import DEGRADATIONS, TURNED_YAW, yaw_proxy
 from ..evaluation.progress import show_progress, stage_bar
@@ -170,10 +174,7 @@ def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results
     fast = cfg["fast"]
     occluders = ("black", "sunglasses") if fast else None
     log.info("%s: occluder localisation on %d faces", model.name, len(faces))
-    win = 28 if fast else 16
-    kw = {"occlusion": {"window": win, "stride": win}}
-    if fast:
-        kw["counterfactual"] = {"seed": cfg["seed"], "n_passes": 10, "n_segments": (25, 50)}
+    kw = faithfulness_settings(cfg["passes"], cfg["seed"], fast)
     out = _timed(
         results["meta"]["timings_s"][model.name],
         "localisation",

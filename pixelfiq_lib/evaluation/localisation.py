@@ -39,6 +39,7 @@ from ..core.maps import MAP_METHODS, SMOOTH_SIGMA, quality_gradient
 from ..core.quality import serfiq_quality
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
+from .faithfulness import faithfulness_settings
 from .perturbations import disturb, mask_textures
 from .regions import lowest_region, network_region_reference
 
@@ -51,18 +52,9 @@ SIZES = (20, 30, 40, 50)
 METRICS = ("loc_auroc", "loc_auroc_delta", "pointing", "delta_q")
 #: bbt identities the map constants, mean face and region references were fitted on.
 FIT_IDENTITIES = ("amy", "bernadette", "howard", "leonard")
-#: Methods judged by default (Captum's Occlusion is the strongest baseline).
-LOC_METHODS = (
-    "plq",
-    "plq_smooth",
-    "quality_gradient",
-    "quality_gradient_smooth",
-    "occlusion",
-    "counterfactual",
-    "counterfactual_prior",
-    "mean_face_deviation",
-    "random",
-)
+#: Methods judged by default: every map method of :data:`.maps.MAP_METHODS` (the paper's
+#: ``plq``, the library's maps, the Captum / pytorch-grad-cam baselines and ``random``).
+LOC_METHODS = tuple(MAP_METHODS)
 
 
 # ----------------------------------------------------------------------- occluders
@@ -307,7 +299,9 @@ def localisation_benchmark(
         occluders: :data:`OCCLUDERS`; squares at every size of ``sizes``, the others once
             (size 0 in the records).
         seed: occluder positions and the dropout masks. n_passes: T of Q̂ (delta_q) and of
-            the gradient maps (``method_kwargs`` overrides per method).
+            the gradient maps. method_kwargs: per-method options over the CPU-sized
+            defaults of :func:`.faithfulness.faithfulness_settings` (the same settings as
+            the deletion curves).
         verdicts: also measure region verdicts (40 px eye squares and sunglasses).
     Returns:
         ``{"records": [{map_method, model, occluder, size, metric, mean, ci_low,
@@ -319,16 +313,7 @@ def localisation_benchmark(
     faces = list(faces)
     if len(faces) < 2:
         raise InvalidArgumentError("localisation_benchmark needs at least 2 faces")
-    grad_kw = {"n_passes": n_passes, "seed": seed}
-    kw = {
-        "plq": grad_kw,
-        "quality_gradient": grad_kw,
-        "plq_quality_gradient": grad_kw,
-        "counterfactual": {"seed": seed},
-        "perturbation": grad_kw,
-        "random": {"seed": seed},
-        **(method_kwargs or {}),
-    }
+    kw = {**faithfulness_settings(n_passes, seed), **(method_kwargs or {})}
     x0 = data.to_tensor(faces).to(model.device)
     fb = forward_backward_seconds(model, x0)
     q0 = serfiq_quality(model, x0, n_passes=n_passes, seed=seed).q.cpu().numpy()
