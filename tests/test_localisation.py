@@ -108,6 +108,39 @@ def test_occluded_faces_are_seeded_and_eye_squares_cover_the_eyes(face):
     assert (eyes[1] & rm["right_eye"]).sum() == rm["right_eye"].sum()
 
 
+def test_report_faces_leave_out_the_fit_identities():
+    by_id = {"amy": ["a1"], "zoe": ["z1", "z2"], "leonard": ["l1"], "raj": ["r1"]}
+    faces, names = loc.report_faces(by_id)
+    assert names == ["raj", "zoe"] and faces == ["r1", "z1", "z2"]
+    assert not set(names) & set(loc.FIT_IDENTITIES)
+
+
+@pytest.mark.slow
+def test_localisation_benchmark_records_costs_and_verdicts(sface, real_faces):
+    faces = [f.permute(1, 2, 0).round().byte().numpy() for f in real_faces[:3]]
+    methods = ("plq", "mean_face_deviation", "random")
+    out = loc.localisation_benchmark(
+        sface, faces, methods=methods, occluders=("black",), sizes=(30, 40), n_passes=8
+    )
+    recs = {(r["map_method"], r["size"], r["metric"]): r for r in out["records"]}
+    assert {r["occluder"] for r in out["records"]} == {"black"}, "eye squares: verdicts only"
+    assert len(recs) == len(out["records"]) == 2 * (1 + 3 * len(methods))
+    assert all(r["n"] == 3 and r["ci_low"] <= r["mean"] <= r["ci_high"] for r in recs.values())
+    for size in (30, 40):
+        # a black square is as unlike the mean face as pixels get: the model-free control
+        # finds it; independent noise does not
+        assert recs[("mean_face_deviation", size, "loc_auroc")]["mean"] > 0.7
+        assert abs(recs[("random", size, "loc_auroc")]["mean"] - 0.5) < 0.05
+        assert recs[(None, size, "delta_q")]["mean"] < 0, "SFace: a black square lowers Q̂"
+    assert [c["map_method"] for c in out["costs"]] == list(methods)
+    assert out["costs"][2]["seconds_per_face"] < out["costs"][0]["seconds_per_face"]
+    kinds = {(v["map_method"], v["occluder"]) for v in out["verdicts"]}
+    assert kinds == {(m, k) for m in methods for k in ("eye_square", "sunglasses")}
+    assert all(v["reference"] and v["n"] == 3 for v in out["verdicts"])
+    with pytest.raises(InvalidArgumentError, match="at least 2 faces"):
+        loc.localisation_benchmark(sface, faces[:1])
+
+
 # ------------------------------------------------------------------- map methods
 def test_mean_face_is_packaged():
     m = cf.mean_face()

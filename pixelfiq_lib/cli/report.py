@@ -8,6 +8,7 @@ import numpy as np
 
 from ..evaluation.edc import plot_edc
 from ..evaluation.faithfulness import FaithfulnessCurve
+from ..evaluation.summary import maps_summary
 from ..evaluation.verification import EDC_SETTINGS, PAUC_LIMITS
 
 
@@ -140,3 +141,5 @@ def write_outputs(results: dict, out_dir: Path) -> None:
             write_table([flatten(r) for r in results[name]], out_dir / name)
     for name, rows in paper_rows(results["paper_experiments"]).items():
         write_table(rows, out_dir / f"paper_{name}")
+    if results.get("localisation") or results.get("faithfulness"):
+        (out_dir / "maps_summary.md").write_text(maps_summary(results))

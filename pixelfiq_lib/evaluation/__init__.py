@@ -5,11 +5,11 @@
   from any identity folder, EDC curves and pAUC;
 * :mod:`.experiments` — the paper's three experiments;
 * :mod:`.faithfulness` — deletion/insertion curves judging every map method;
-* :mod:`.regions` — per-region summaries of a map;
 * :mod:`.tables` — per-image and per-comparison tables (``face_table`` for a folder);
-* :mod:`.progress` — the progress bars of the long stages (off unless switched on).
+* :mod:`.progress` — the progress bars of the long stages (off unless switched on);
 * :mod:`.regions` — per-region summaries of a map and region verdicts;
-* :mod:`.localisation` — the occluder-localisation benchmark of the map methods.
+* :mod:`.localisation` — the occluder-localisation benchmark of the map methods;
+* :mod:`.summary` — markdown tables of the map sections of an evaluation.
 
 Taught in: 05_evaluation_metrics.ipynb
 """
@@ -121,6 +121,13 @@ from .regions import (  # noqa: F401
     region_summary,
     verdict_text,
 )
+from .summary import (  # noqa: F401
+    cost_table,
+    deletion_table,
+    localisation_table,
+    maps_summary,
+    verdict_table,
+)
 from .tables import (  # noqa: F401
     COMPARISON_COLUMNS,
     IMAGE_COLUMNS,
@@ -145,6 +152,11 @@ from .verification import (  # noqa: F401
 )
 
 __all__ = [
+    "cost_table",
+    "deletion_table",
+    "localisation_table",
+    "maps_summary",
+    "verdict_table",
     "LOC_METHODS",
     "OCC_BOX",
     "OCCLUDERS",

@@ -333,7 +333,7 @@ def localisation_benchmark(
         for k, v in secs.items():
             total[k] += v
         keys = {"model": model.name, "occluder": kind, "size": int(size)}
-        if kind != "eye_square":
+        if kind in occluders:  # the verdicts' extra configs add no records
             records.append(ci_record(dq.tolist(), map_method=None, metric="delta_q", **keys))
         for name, m in maps.items():
             per = {
@@ -343,7 +343,7 @@ def localisation_benchmark(
                 ],
                 "pointing": [float(pointing(m[i], masks[i])) for i in range(len(faces))],
             }
-            if kind != "eye_square":
+            if kind in occluders:
                 for metric, vals in per.items():
                     records.append(ci_record(vals, map_method=name, metric=metric, **keys))
             if verdicts and kind in ("eye_square", "sunglasses"):
