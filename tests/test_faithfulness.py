@@ -78,6 +78,34 @@ def test_every_method_gives_finite_maps(maps, faces):
         assert m.flatten(1).std(1).min() > 0, f"{name} map is constant"
 
 
+#: Documented value range of each map method, (low, high); None = unbounded.
+RANGES = {
+    "plq": (0.0, 1.0),
+    "plq_smooth": (0.0, 1.0),
+    "plq_quality_gradient": (0.0, 1.0),
+    "quality_gradient": (0.0, None),
+    "quality_gradient_smooth": (0.0, 1.0),
+    "counterfactual": (-1.0, 1.0),  # raw Q units
+    "counterfactual_prior": (0.0, 1.0),
+    "mean_face_deviation": (-255.0, 0.0),
+    "random": (0.0, 1.0),
+    "perturbation": (-1.0, 1.0),  # Q̂ units
+    "saliency": (0.0, None),
+    "integrated_gradients": (0.0, None),
+    "occlusion": (0.0, 2.0),  # 1 - cos
+    "gradcam": (0.0, 1.0),
+}
+
+
+def test_every_method_stays_in_its_range_and_repeats_exactly(sface, faces, maps):
+    assert set(RANGES) == set(core_maps.MAP_METHODS)
+    for name, (low, high) in RANGES.items():
+        m = maps[name]
+        assert float(m.min()) >= low and (high is None or float(m.max()) <= high), name
+        again = core_maps.quality_map(sface, faces, name, **SMALL.get(name, {}))
+        assert torch.equal(again, m), f"{name}: same inputs and seed, different map"
+
+
 def test_random_map_is_seeded(sface, faces, maps):
     assert torch.equal(core_maps.random_map(sface, faces, seed=0), maps["random"])
     assert not torch.equal(core_maps.random_map(sface, faces, seed=1), maps["random"])
