@@ -41,6 +41,7 @@ from ..errors import InvalidArgumentError
 from ..models.base import FRModel
 from .faithfulness import faithfulness_settings
 from .perturbations import disturb, mask_textures
+from .progress import progress
 from .regions import lowest_region, network_region_reference
 
 #: Where squares are placed, ``(x0, y0, x1, y1)`` exclusive end, of the 112x112 crop;
@@ -324,7 +325,7 @@ def localisation_benchmark(
     if verdicts:
         configs += [("eye_square", 40)] + ([] if "sunglasses" in occluders else [("sunglasses", 0)])
     records, verdict_rows = [], []
-    for kind, size in configs:
+    for kind, size in progress(configs, f"{model.name}: localisation", unit="occluder"):
         imgs, masks = occluded_faces(faces, kind, size or 40, seed)
         x = data.to_tensor(imgs).to(model.device)
         dq = serfiq_quality(model, x, n_passes=n_passes, seed=seed).q.cpu().numpy() - q0
