@@ -120,30 +120,39 @@ def maps_summary(results: dict) -> str:
     out = [
         "# Map methods: localisation, deletion, costs, region verdicts\n",
         f"Data {meta.get('data_dir', '?')}, seed {meta.get('seed', '?')}, "
-        f"T {meta.get('passes', '?')}, {meta.get('date', '')}; machine: "
+        f"T {meta.get('passes', '?')}, code {meta.get('code_version', '?')}, "
+        f"{meta.get('date', '')}; machine: "
         f"{_machine(meta.get('machine', {}))}. Cells: mean [95 % bootstrap CI] over faces.\n",
     ]
     for model in meta.get("models", []):
         out += [
-            f"\n## {model}: loc_auroc (occluder pixels lowest; 0.5 = chance)\n",
+            f"\n## {model}: loc_auroc (occluder pixels lowest; 0.5 = chance)\n\n",
             localisation_table(results.get("localisation", []), model),
-            f"\n## {model}: pointing (lowest window hits the occluder)\n",
+            f"\n## {model}: loc_auroc_delta (the map's change from the clean face's map)\n\n",
+            localisation_table(results.get("localisation", []), model, "loc_auroc_delta"),
+            f"\n## {model}: pointing (lowest window hits the occluder)\n\n",
             localisation_table(results.get("localisation", []), model, "pointing"),
-            f"\n## {model}: quality deletion and insertion\n",
+            f"\n## {model}: quality deletion and insertion\n\n",
             deletion_table(results.get("faithfulness", []), model),
         ]
     out += [
-        "\n## Cost per face (localisation runs)\n",
+        "\n## Cost per face (localisation runs)\n\n",
         cost_table(results.get("map_costs", [])),
-        "\n## Region verdicts (share naming the covered eye)\n",
+        "\n## Region verdicts (share naming the covered eye)\n\n",
         verdict_table(results.get("region_verdicts", [])),
     ]
     return "".join(out)
 
 
+def _short(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "/".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
+
+
 def _machine(machine: dict) -> str:
     keys = ("device", "cpu", "gpu", "cpu_count", "torch_threads", "load_average")
-    parts = [f"{k} {machine[k]}" for k in keys if machine.get(k) not in (None, "")]
+    parts = [f"{k} {_short(machine[k])}" for k in keys if machine.get(k) not in (None, "")]
     torch_version = machine.get("versions", {}).get("torch")
     parts += [f"torch {torch_version}"] if torch_version else []
     return ", ".join(parts) if parts else "not recorded"
