@@ -125,7 +125,9 @@ def test_localisation_benchmark_records_costs_and_verdicts(sface, real_faces):
     recs = {(r["map_method"], r["size"], r["metric"]): r for r in out["records"]}
     assert {r["occluder"] for r in out["records"]} == {"black"}, "eye squares: verdicts only"
     assert len(recs) == len(out["records"]) == 2 * (1 + 3 * len(methods))
-    assert all(r["n"] == 3 and r["ci_low"] <= r["mean"] <= r["ci_high"] for r in recs.values())
+    tol = 1e-9  # the CI's bounds are means of resamples: equal values may differ in the last bit
+    assert all(r["n"] == 3 for r in recs.values())
+    assert all(r["ci_low"] - tol <= r["mean"] <= r["ci_high"] + tol for r in recs.values())
     for size in (30, 40):
         # a black square is as unlike the mean face as pixels get: the model-free control
         # finds it; independent noise does not

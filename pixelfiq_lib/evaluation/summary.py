@@ -101,7 +101,7 @@ def verdict_table(verdicts: Sequence[dict]) -> str:
         return "(no region verdicts)\n"
     cols = list(dict.fromkeys((v["model"], v["occluder"]) for v in verdicts))
     get = {(v["map_method"], v["model"], v["occluder"]): v for v in verdicts}
-    head = ["method", *(f"{m} {o} (n {get_n(verdicts, m, o)})" for m, o in cols)]
+    head = ["method", *(f"{m} {o} (n {_n_faces(verdicts, m, o)})" for m, o in cols)]
     rows = [
         [meth, *(f"{get[(meth, *c)]['accuracy']:.2f}" if (meth, *c) in get else "–" for c in cols)]
         for meth in _methods(verdicts)
@@ -109,7 +109,7 @@ def verdict_table(verdicts: Sequence[dict]) -> str:
     return _markdown(head, rows)
 
 
-def get_n(verdicts: Sequence[dict], model: str, occluder: str) -> int:
+def _n_faces(verdicts: Sequence[dict], model: str, occluder: str) -> int:
     """Faces behind the verdicts of one network and occluder."""
     return max(v["n"] for v in verdicts if v["model"] == model and v["occluder"] == occluder)
 
