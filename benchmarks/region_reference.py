@@ -24,7 +24,6 @@ from pixelfiq_lib.evaluation.regions import REGION_REFERENCE_FILE, region_mean_r
 from pixelfiq_lib.models import load_model
 
 MODELS = ("sface", "mobilefacenet")
-METHODS = LOC_METHODS
 
 
 def main() -> None:
@@ -44,9 +43,9 @@ def main() -> None:
     }
     for name in MODELS:
         model = load_model(name)
-        maps, _ = compute_maps(model, to_tensor(faces).to(model.device), METHODS, kw)
+        maps, _ = compute_maps(model, to_tensor(faces).to(model.device), LOC_METHODS, kw)
         out["references"][name] = {k: region_mean_reference(v) for k, v in maps.items()}
-        print(f"{name}: {', '.join(METHODS)}", flush=True)
+        print(f"{name}: {', '.join(LOC_METHODS)}", flush=True)
     REGION_REFERENCE_FILE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print(f"wrote {REGION_REFERENCE_FILE}")
 

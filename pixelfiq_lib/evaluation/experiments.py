@@ -12,6 +12,7 @@ from .. import data
 from ..core.backprop import pixel_quality_map
 from ..evaluation.regions import region_summary
 from ..models.base import FRModel
+from .localisation import lowest_window as lowest_box_window
 from .perturbations import (
     DISTURBANCES,
     FACE_BOX,
@@ -175,12 +176,7 @@ def lowest_window(plq: np.ndarray, size: int = 24) -> tuple[int, int, int, int]:
     Returns:
         The box ``(x0, y0, x1, y1)``.
     """
-    sums = cv2.integral(np.ascontiguousarray(plq, np.float64))
-    win = sums[size:, size:] - sums[:-size, size:] - sums[size:, :-size] + sums[:-size, :-size]
-    bx0, by0, bx1, by1 = FACE_BOX
-    inside = win[by0 : by1 - size + 1, bx0 : bx1 - size + 1]
-    y, x = np.unravel_index(int(np.argmin(inside)), inside.shape)
-    return bx0 + int(x), by0 + int(y), bx0 + int(x) + size, by0 + int(y) + size
+    return lowest_box_window(plq, size, size, FACE_BOX)
 
 
 def inpaint_region(face: np.ndarray, region: np.ndarray, radius: int = 3) -> np.ndarray:
