@@ -3,6 +3,7 @@ network used only for float64 gradient checks."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -83,3 +84,23 @@ def real_faces() -> torch.Tensor:
     from pixelfiq_lib.data import sample_faces, to_tensor
 
     return to_tensor(sample_faces())
+
+
+@pytest.fixture
+def in_process(monkeypatch, tmp_path):
+    """Run ``cli.main`` in this process (in tmp_path), restoring the logging set-up after.
+
+    Uses one torch thread, like the subprocess runs it is compared with: the thread
+    count changes the order of floating-point reductions, hence the last digits.
+    """
+    from pixelfiq_lib import cli
+
+    root = logging.getLogger()
+    saved = (root.level, root.handlers[:], torch.get_num_threads())
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    yield cli.main
+    torch.set_num_threads(saved[2])
+    root.handlers[:] = saved[1]
+    root.setLevel(saved[0])
+    logging.captureWarnings(False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import os
 import shutil
 import signal
@@ -23,7 +22,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from pixelfiq_lib import cli
@@ -171,24 +169,6 @@ def explained(photo_dir: Path):
     out = photo_dir / "out"
     proc = run_cli("explain", photo_dir, "--out", out, *PASSES)
     return proc, out, read_rows(out / "results.csv")
-
-
-@pytest.fixture
-def in_process(monkeypatch, tmp_path):
-    """Run ``cli.main`` in this process (in tmp_path), restoring the logging set-up after.
-
-    Uses one torch thread, like the subprocess runs it is compared with: the thread
-    count changes the order of floating-point reductions, hence the last digits.
-    """
-    root = logging.getLogger()
-    saved = (root.level, root.handlers[:], torch.get_num_threads())
-    monkeypatch.chdir(tmp_path)
-    torch.set_num_threads(1)
-    yield cli.main
-    torch.set_num_threads(saved[2])
-    root.handlers[:] = saved[1]
-    root.setLevel(saved[0])
-    logging.captureWarnings(False)
 
 
 # ------------------------------------------------------------------------------- tests

@@ -14,10 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
-from pixelfiq_lib import cli
 from pixelfiq_lib.cli import inputs, pipeline, table
 from pixelfiq_lib.data import detect_faces, load_image, sample_image_paths
 
@@ -41,17 +39,9 @@ def photos(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def run(monkeypatch, tmp_path):
-    """``cli.main`` in this process, restoring the logging set-up after."""
-    root = logging.getLogger()
-    saved = (root.level, root.handlers[:], torch.get_num_threads())
-    monkeypatch.chdir(tmp_path)
-    torch.set_num_threads(1)
-    yield cli.main
-    torch.set_num_threads(saved[2])
-    root.handlers[:] = saved[1]
-    root.setLevel(saved[0])
-    logging.captureWarnings(False)
+def run(in_process):
+    """``cli.main`` in this process (conftest's ``in_process``)."""
+    return in_process
 
 
 def _cli(*args, cwd=None, **kw):
