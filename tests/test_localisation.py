@@ -84,6 +84,18 @@ def test_square_mask_is_the_changed_pixels(face, kind):
         assert mask.sum() == 30 * 30 and (out[mask] == 0).all()
 
 
+def test_untuned_squares_draw_what_they_name(face):
+    at = (30, 40)
+    white, _ = loc.paste_occluder(face, "white", 30, at=at)
+    assert (white[40:70, 30:60] == 255).all()
+    pix, _ = loc.paste_occluder(face, "pixelate", 32, at=at)
+    block = face[40:48, 30:38].reshape(-1, 3).mean(0)
+    assert np.abs(pix[40:48, 30:38].astype(float) - block).max() <= 1.0
+    assert len(np.unique(pix[40:72, 30:62].reshape(-1, 3), axis=0)) <= 16
+    chk, _ = loc.paste_occluder(face, "checker", 30, at=at)
+    assert (chk[40, 30] == 0).all() and (chk[40, 36] == 255).all() and (chk[46, 36] == 0).all()
+
+
 def test_disturbance_masks_are_the_changed_pixels(face):
     tex = np.full((40, 60, 3), 5, np.uint8)
     for kind, texture in (("sunglasses", None), ("real_mask", tex)):

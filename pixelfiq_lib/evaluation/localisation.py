@@ -15,7 +15,10 @@ Occluders (:data:`OCCLUDERS`): ``black`` (0), ``mean`` (the face's mean colour),
 inside the square), squares of 20-50 px fully inside :data:`OCC_BOX`; ``sunglasses``
 and ``real_mask`` (insightface's mask textures) from :func:`.perturbations.disturb`;
 ``eye_square`` (a 40 px black square centred on the image-left eye for even faces, the
-image-right eye for odd faces, for the region verdicts).
+image-right eye for odd faces, for the region verdicts). :data:`UNTUNED_SQUARES` were
+added after every map constant was chosen and no map was tuned on them: ``white`` (255,
+glare or a sticker), ``pixelate`` (8 px block means of the face, a mosaic) and ``checker``
+(a 6 px black-and-white checkerboard, a printed pattern).
 
 Constants of the maps were chosen on the bbt identities :data:`FIT_IDENTITIES`;
 report on the others (:func:`report_faces`).
@@ -47,7 +50,9 @@ from .regions import lowest_region, network_region_reference
 #: Where squares are placed, ``(x0, y0, x1, y1)`` exclusive end, of the 112x112 crop;
 #: also the region whose other pixels are the negatives of ``loc_auroc``.
 OCC_BOX = (20, 24, 92, 104)
-SQUARES = ("black", "mean", "noise", "blur")
+#: Occluder kinds no map constant was ever chosen on (added after the maps were tuned).
+UNTUNED_SQUARES = ("white", "pixelate", "checker")
+SQUARES = ("black", "mean", "noise", "blur", *UNTUNED_SQUARES)
 OCCLUDERS = (*SQUARES, "sunglasses", "real_mask")
 SIZES = (20, 30, 40, 50)
 METRICS = ("loc_auroc", "loc_auroc_delta", "pointing", "delta_q")
@@ -105,6 +110,15 @@ def paste_occluder(
         elif kind == "noise":
             noise = rng.normal(128.0, 64.0, out[sl].shape)
             out[sl] = np.clip(np.round(noise), 0, 255).astype(np.uint8)
+        elif kind == "white":
+            out[sl] = 255
+        elif kind == "pixelate":
+            patch = face[sl]
+            small = cv2.resize(patch, (-(-size // 8),) * 2, interpolation=cv2.INTER_AREA)
+            out[sl] = cv2.resize(small, (size, size), interpolation=cv2.INTER_NEAREST)
+        elif kind == "checker":
+            yy, xx = np.mgrid[:size, :size] // 6
+            out[sl] = (((yy + xx) % 2) * 255).astype(np.uint8)[..., None]
         else:
             out[sl] = cv2.GaussianBlur(face, (0, 0), 8.0)[sl]
     else:
