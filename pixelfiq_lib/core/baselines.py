@@ -83,6 +83,13 @@ def saliency_map(model: FRModel, images: torch.Tensor, *, target: str = "dot") -
     return _attribute(Saliency, model, images, target, abs=True).mean(dim=1)
 
 
+def integrated_gradients_mean_face_map(
+    model: FRModel, images: torch.Tensor, **kwargs
+) -> torch.Tensor:
+    """:func:`integrated_gradients_map` from the matched mean face (``baseline="mean_face"``)."""
+    return integrated_gradients_map(model, images, baseline="mean_face", **kwargs)
+
+
 def integrated_gradients_map(
     model: FRModel,
     images: torch.Tensor,
@@ -97,7 +104,10 @@ def integrated_gradients_map(
     Args:
         n_steps: Gauss-Legendre steps along the straight path.
         baseline: the path's start: ``"black"`` (zeros, the usual choice), ``"blur"``
-            (sigma 8, the insertion canvas) or ``"mean"`` (the deletion fill).
+            (sigma 8, the insertion canvas), ``"mean"`` (the deletion fill) or
+            ``"mean_face"`` (the packaged mean face matched to each image's brightness
+            and contrast, :func:`.counterfactual.matched_reference`: a black patch is
+            no longer the baseline itself, so its attribution is not 0 by design).
         internal_batch_size: images per forward/backward (default: the device's, see
             :func:`~.batching.chunk_size`).
     Returns:
@@ -105,7 +115,14 @@ def integrated_gradients_map(
     """
     from captum.attr import IntegratedGradients
 
-    base = fill_images(check_images(images, model), baseline)
+    images = check_images(images, model)
+    if baseline == "mean_face":
+        from .counterfactual import matched_reference, mean_face
+
+        ref = mean_face()
+        base = torch.stack([matched_reference(im, ref) for im in images]).to(images)
+    else:
+        base = fill_images(images, baseline)
     attr = _attribute(
         IntegratedGradients,
         model,

@@ -15,6 +15,9 @@ here ask the network a counterfactual question instead (benchmarks/RESULTS.md,
   Forward passes only, so it works for networks without gradients.
 * :func:`deviation_map`: a model-free control on the same superpixels, the mean
   |image - matched mean face| of each segment (no network at all).
+* :func:`flatness_map`: a second model-free control, the local detail |x - blur(x)|
+  (Gaussian sigma 2 px, pooled with sigma 4 px). Flat patches (a black or mean-colour
+  square, a blurred patch, dark lenses) are low in it without any network.
 * :func:`counterfactual_prior_map` (``--map counterfactual_prior``): the equal-weight
   rank sum of the two. **Not purely the network's quality**: its deviation half blames
   anything unlike an average face (a beard, a hat, make-up) whether or not it lowers
@@ -223,6 +226,27 @@ def deviation_map(
         qmap = -(score[:, None, None] * masks).sum(0) / masks.sum(0).clamp_min(1e-6)
         out.append(_fill_out(qmap, inside))
     return torch.stack(out).float().to(images.device)
+
+
+#: Detail scale and pooling of :func:`flatness_map`, fixed before it was measured (the
+#: finest scale the aligned crop resolves; the pooling of the smoothed maps).
+FLATNESS_SIGMA, FLATNESS_POOL = 2.0, 4.0
+
+
+def flatness_map(
+    images: torch.Tensor, *, sigma: float = FLATNESS_SIGMA, pool: float = FLATNESS_POOL
+) -> torch.Tensor:
+    """Model-free control: local detail, the mean over RGB of |image - blur(image)|.
+
+    Blurred with ``sigma`` px, the absolute difference pooled by a Gaussian of ``pool``
+    px. Ignores the network: higher = more fine detail. Any occluder that is flat (a
+    uniform or blurred patch) is low in it, so a map of quality must do better than
+    this to show it is more than a flatness detector. Returns (B, H, W) float32 >= 0.
+    Cost: 0 forwards.
+    """
+    x = images.detach().float()
+    detail = (x - gaussian_blur(x, sigma)).abs().mean(1)
+    return smooth_maps(detail, pool)
 
 
 def rank_map(maps: torch.Tensor) -> torch.Tensor:
