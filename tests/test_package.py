@@ -73,8 +73,8 @@ def test_the_method_reads_in_under_800_lines():
 def test_ray_is_imported_only_by_the_ray_engine():
     """``--engine ray`` is an optional extra: nothing else may import ray."""
     code = (
-        "import sys, pixelfiq_lib, pixelfiq_lib.cli.main, pixelfiq_lib.cli.pipeline, "
-        "pixelfiq_lib.cli.bench; print('ray' in sys.modules)"
+        "import sys, pixelfiq_lib, pixelfiq_lib.cli.main, pixelfiq_lib.batch.pipeline, "
+        "pixelfiq_lib.evaluation.speed; print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]

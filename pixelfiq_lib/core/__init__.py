@@ -10,8 +10,9 @@
 
 then the helpers they share: :mod:`.batching` (the one chunking policy),
 :mod:`.scoring` (embeddings and Q̂ of image batches, built on
-:func:`.quality.body_features`, the one "body once, then score" loop), :mod:`.fills`,
-and :mod:`.reference` (the naive official-style path the benchmark compares against).
+:func:`.quality.body_features`, the one "body once, then score" loop) and :mod:`.fills`.
+The naive official-style path the benchmark compares against is
+:mod:`pixelfiq_lib.evaluation.reference`.
 
 Names are imported on first use: :mod:`pixelfiq_lib.models` needs the constants while
 the steps need :class:`~pixelfiq_lib.models.FRModel`, so nothing is imported eagerly.
@@ -152,7 +153,6 @@ _OWNER: dict[str, str] = {
         ),
         "baselines",
     ),
-    **dict.fromkeys(("naive_pixel_quality_map",), "reference"),
 }
 
 __all__ = sorted(_OWNER)

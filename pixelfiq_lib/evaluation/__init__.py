@@ -268,3 +268,24 @@ __all__ = [
     "verification_summary",
     "yaw_proxy",
 ]
+
+# The evaluation driver behind ``pixelfiq evaluate`` and its writers.
+from .report import summary_text  # noqa: E402, F401
+from .run import (  # noqa: E402, F401
+    EVALUATION_DEFAULTS,
+    FAST_EVALUATION_DEFAULTS,
+    LOC_SIZES,
+    evaluate_model,
+    evaluation_config,
+    run_evaluation,
+)
+
+__all__ += [
+    "EVALUATION_DEFAULTS",
+    "FAST_EVALUATION_DEFAULTS",
+    "LOC_SIZES",
+    "evaluate_model",
+    "evaluation_config",
+    "run_evaluation",
+    "summary_text",
+]

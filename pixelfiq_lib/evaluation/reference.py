@@ -20,7 +20,7 @@ from ..core.quality import (
 from ..core.regression import QualityNode
 from ..data.checks import check_images
 from ..models.base import FRModel
-from .constants import PAPER_B
+from ..core.constants import PAPER_B
 
 
 # ------------------------------------------------------------------------- naive path
