@@ -6,6 +6,7 @@ Each image in turn: the whole network T times for Q̂, then one backward pass.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -19,8 +20,10 @@ from ..core.quality import (
 )
 from ..core.regression import QualityNode
 from ..data.checks import check_images
-from ..models.base import FRModel
 from .constants import PAPER_B
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 
 # ------------------------------------------------------------------------- naive path
