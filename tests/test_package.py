@@ -40,27 +40,13 @@ def _imported_modules(path: Path, package: str) -> set[str]:
 LIBRARY = Path(pfl.__file__).parent
 
 
-def test_nothing_outside_cli_imports_the_cli():
-    offenders = []
-    for path in LIBRARY.rglob("*.py"):
-        rel = path.relative_to(LIBRARY.parent).with_suffix("")
-        if rel.parts[1] == "cli":
-            continue
-        package = ".".join(rel.parts[:-1])
-        mods = _imported_modules(path, package)
-        if any(m == "pixelfiq_lib.cli" or m.startswith("pixelfiq_lib.cli.") for m in mods):
-            offenders.append(str(rel))
-    assert not offenders, f"library modules that import the command line: {offenders}"
-
-
-def test_library_modules_stay_readable_in_one_sitting():
-    """The house style's module size: about 400 lines at most outside the command line."""
+def test_every_module_stays_readable_in_one_sitting():
+    """The house style's module size: at most 420 lines in every module, cli/ included."""
     sizes = {
-        str(p.relative_to(LIBRARY)): len(p.read_text().splitlines())
-        for p in LIBRARY.rglob("*.py")
-        if "cli" not in p.relative_to(LIBRARY).parts
+        str(p.relative_to(LIBRARY)): len(p.read_text().splitlines()) for p in LIBRARY.rglob("*.py")
     }
-    assert max(sizes.values()) <= 420, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    over = sorted(((n, s) for n, s in sizes.items() if s > 420), key=lambda kv: -kv[1])
+    assert len(sizes) > 50 and not over, over
 
 
 def test_the_method_reads_in_under_800_lines():

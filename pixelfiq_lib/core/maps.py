@@ -6,6 +6,7 @@ Taught in: 03_gradient_backprop.ipynb
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -14,7 +15,6 @@ import torch
 from ..core.backprop import pixel_quality_map, quality_gradient_map
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
-from ..models.base import FRModel
 from .backprop import aggregate_gradients
 from .baselines import (
     gradcam_map,
@@ -30,6 +30,9 @@ from .counterfactual import (
 )
 from .fills import fill_images
 from .scoring import score_images
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 MapFn = Callable[..., torch.Tensor]
 
