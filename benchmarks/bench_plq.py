@@ -1,6 +1,6 @@
 """Speed and memory of PLQ maps against forward+backward, the naive loop and Captum.
 
-The same run as ``pixelfiq bench`` (:mod:`pixelfiq_lib.evaluation.speed`), for a checkout
+The same run as ``pixelfiq bench`` (:mod:`pixelfiq_lib.speed`), for a checkout
 without the console script::
 
     python benchmarks/bench_plq.py --out benchmarks/results.json

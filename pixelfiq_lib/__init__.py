@@ -84,6 +84,7 @@ _SUBMODULES = {
     "errors": "errors",
     "evaluation": "evaluation",
     "models": "models",
+    "speed": "speed",
     "viz": "viz",
     "widgets": "widgets",
     "quality": "core.quality",

@@ -15,8 +15,6 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 import pixelfiq_lib as pfl
 
 LIBRARY = Path(pfl.__file__).parent
@@ -237,11 +235,6 @@ def _public_names(part: str) -> set[str]:
     return set(names)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="cli/ still reaches into library modules; it holds once cli/ is rewritten "
-    "over the library's public names",
-)
 def test_the_cli_uses_only_public_names():
     """cli/ takes names from ``pixelfiq_lib`` or from a part's ``__init__`` (its
     ``__all__``; a top-level module's names without a leading underscore)."""

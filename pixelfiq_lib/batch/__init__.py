@@ -16,8 +16,8 @@ Taught in: 08_explore_your_face_set.ipynb, README.md (command-line use)
 
 from __future__ import annotations
 
-from .api import BatchRun, shard_path
-from .inputs import COLUMNS, STATUSES
+from .api import BatchRun, fix_hint, shard_path
+from .inputs import COLUMNS, STATUSES, parse_shard
 from .runs import (
     DEMO_IMAGES,
     calibrate_quality_100,
@@ -38,7 +38,9 @@ __all__ = [
     "check_run",
     "demo",
     "explain_folder",
+    "fix_hint",
     "merge_tables",
+    "parse_shard",
     "quality_table",
     "run_items",
     "shard_path",

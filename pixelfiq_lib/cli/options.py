@@ -8,7 +8,7 @@ from . import argtypes
 
 
 def _shard(text: str) -> tuple[int, int]:
-    from ..batch.inputs import parse_shard
+    from ..batch import parse_shard
     from ..errors import InvalidArgumentError
 
     try:
@@ -19,8 +19,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 def common_parents() -> dict[str, argparse.ArgumentParser]:
     """Fresh ``logs``, ``model`` and ``inputs`` option groups."""
-    from ..core.batching import CPU_CHUNK, DEVICE_CHUNK
-    from ..core.constants import MAX_PASSES
+    from ..core import CPU_CHUNK, DEVICE_CHUNK, MAX_PASSES
     from ..data import MIN_FACE_SIZE
 
     logs = argparse.ArgumentParser(add_help=False)

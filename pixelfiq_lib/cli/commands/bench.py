@@ -1,4 +1,4 @@
-"""``pixelfiq bench``: options of :func:`pixelfiq_lib.evaluation.speed.run_benchmark`."""
+"""``pixelfiq bench``: options of :func:`pixelfiq_lib.speed.run_benchmark`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ... import speed
 from ...config import get_device
-from ...evaluation import speed
 from .. import argtypes
 
 

@@ -25,7 +25,7 @@ def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """List networks; ``fetch NAME``: make one available offline."""
     from ... import models
-    from ...batch.api import fix_hint
+    from ...batch import fix_hint
 
     if args.action == "fetch":
         if args.name.lower() not in models.MODELS:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def model_details(info) -> str:
     """``models --verbose``: constants, the quality_100 map and its percentile table."""
-    from ...core.scale100 import format_percentiles
+    from ...core import format_percentiles
 
     lines = [f"    alpha {info.alpha:g}, r {info.r:g}, plq_a {info.plq_a:.3g}"]
     m = info.quality_100

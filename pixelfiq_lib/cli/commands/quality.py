@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     """``quality --calibrate DIR``: score DIR's faces, fit quality_100, write the settings."""
-    from ...core.scale100 import format_percentiles
+    from ...core import format_percentiles
 
     if args.inputs:
         raise UsageError("--calibrate DIR takes no other INPUT")

@@ -13,10 +13,10 @@ import pytest
 import torch
 from helpers.models import make_tiny_model
 
+from pixelfiq_lib import speed as bench
 from pixelfiq_lib.cli.commands import bench as bench_command
 from pixelfiq_lib.core.backprop import pixel_quality_map
 from pixelfiq_lib.evaluation import reference
-from pixelfiq_lib.evaluation import speed as bench
 
 
 def test_naive_and_fast_paths_agree_on_sface(sface, real_faces, threads):

@@ -35,15 +35,15 @@ from pathlib import Path
 
 import torch
 
-from ..core.backprop import pixel_quality_map
-from ..core.baselines import similarity_forward
-from ..core.batching import chunk_size as chunk_size_for
-from ..core.quality import (
+from .core.backprop import pixel_quality_map
+from .core.baselines import similarity_forward
+from .core.batching import chunk_size as chunk_size_for
+from .core.quality import (
     serfiq_quality,
 )
-from ..models import FRModel, list_models, load_model
-from .reference import naive_pixel_quality_map
-from .runinfo import peak_memory_mb, run_metadata, timed
+from .evaluation.reference import naive_pixel_quality_map
+from .evaluation.runinfo import peak_memory_mb, run_metadata, timed
+from .models import FRModel, list_models, load_model
 
 METHODS = (
     "forward",
@@ -181,7 +181,7 @@ def _face_folder(x: torch.Tensor) -> Path:
 
     from PIL import Image
 
-    from ..data import to_image
+    from .data import to_image
 
     key = (x.data_ptr(), tuple(x.shape), str(x.device))
     if key not in _FOLDERS:
@@ -197,8 +197,8 @@ def _cli_runner(maps: bool, figures: str = "png") -> Runner:
     def run(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
         import tempfile
 
-        from ..batch import pipeline
-        from ..batch.inputs import expand_inputs
+        from .batch import pipeline
+        from .batch.inputs import expand_inputs
 
         items = expand_inputs([str(_face_folder(x))], aligned=True)
         with tempfile.TemporaryDirectory(prefix="pixelfiq-bench-out-") as tmp:
@@ -365,7 +365,7 @@ def run_benchmark(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Benchmark the named networks; returns ``{"machine", "settings", "results"}``."""
-    from ..data import sample_faces, to_tensor
+    from .data import sample_faces, to_tensor
 
     machine = run_metadata(device)  # load average and date before the run
     faces = to_tensor(sample_faces())
