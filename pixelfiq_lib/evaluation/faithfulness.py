@@ -19,6 +19,7 @@ from ..core.scoring import score_images, unit_embeddings
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
+from .stats import bootstrap_ci
 
 TRACKS = ("quality", "cosine")
 ORDERS = ("low_first", "high_first")
@@ -239,8 +240,6 @@ def curve_records(curve: FaithfulnessCurve, method: str, model_name: str) -> lis
         names as in :func:`faithfulness_table`; ``ci_low``/``ci_high`` is the 95 %
         percentile bootstrap CI of the mean over faces (1000 resamples, seed 0).
     """
-    from .localisation import bootstrap_ci
-
     is_del = curve.kind == "deletion"
     stem = f"deletion_auc_{curve.order}" if is_del else "insertion_auc"
     out = []

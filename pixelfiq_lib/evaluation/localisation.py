@@ -43,6 +43,7 @@ from .faithfulness import faithfulness_settings
 from .perturbations import disturb, mask_textures
 from .progress import progress
 from .regions import lowest_region, network_region_reference
+from .stats import ci_record
 
 #: Where squares are placed, ``(x0, y0, x1, y1)`` exclusive end, of the 112x112 crop;
 #: also the region whose other pixels are the negatives of ``loc_auroc``.
@@ -189,25 +190,6 @@ def pointing(qmap: np.ndarray | torch.Tensor, occ: np.ndarray, threshold: float 
     )
     win = box_region(lowest_window(qmap, h, w, box), qmap.shape[0])
     return bool((win & occ).sum() / (win | occ).sum() >= threshold)
-
-
-def bootstrap_ci(
-    values: Sequence[float], n_boot: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float, float]:
-    """Mean and percentile bootstrap CI of the mean over faces: ``(mean, lo, hi)``."""
-    v = np.asarray(values, np.float64).ravel()
-    if not len(v):
-        raise InvalidArgumentError("bootstrap_ci needs at least one value")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
-    a = (1 - level) / 2
-    return float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
-
-
-def ci_record(values: Sequence[float], **keys) -> dict:
-    """``{**keys, mean, ci_low, ci_high, n}`` with a bootstrap 95 % CI."""
-    mean, lo, hi = bootstrap_ci(values)
-    return {**keys, "mean": mean, "ci_low": lo, "ci_high": hi, "n": len(values)}
 
 
 # -------------------------------------------------------------------- map computing
