@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelfiq_lib.core import baselines, fills, scoring
+from pixelfiq_lib.core import baselines, fills, map_methods, scoring
 from pixelfiq_lib.core import maps as core_maps
 from pixelfiq_lib.core.quality import serfiq_quality
 from pixelfiq_lib.errors import InvalidArgumentError
@@ -107,8 +107,8 @@ def test_every_method_stays_in_its_range_and_repeats_exactly(sface, faces, maps)
 
 
 def test_random_map_is_seeded(sface, faces, maps):
-    assert torch.equal(core_maps.random_map(sface, faces, seed=0), maps["random"])
-    assert not torch.equal(core_maps.random_map(sface, faces, seed=1), maps["random"])
+    assert torch.equal(map_methods.random_map(sface, faces, seed=0), maps["random"])
+    assert not torch.equal(map_methods.random_map(sface, faces, seed=1), maps["random"])
 
 
 @pytest.mark.parametrize("order", ["low_first", "high_first"])
@@ -225,11 +225,11 @@ def test_pixel_ranks_and_ties():
 def test_helpers():
     x = torch.full((1, 3, 112, 112), 77.0)
     assert torch.allclose(fills.gaussian_blur(x), x, atol=1e-3)
-    masks = core_maps.window_masks((112, 112), 16, 10, torch.device("cpu"))
+    masks = map_methods.window_masks((112, 112), 16, 10, torch.device("cpu"))
     # starts 0, 10, ..., 90 and a flush 96
     assert masks.shape == (11 * 11, 112, 112) and masks.any(0).all()
     with pytest.raises(InvalidArgumentError):
-        core_maps.window_masks((112, 112), 16, 24, torch.device("cpu"))  # gaps
+        map_methods.window_masks((112, 112), 16, 24, torch.device("cpu"))  # gaps
     y = torch.rand(2, 3, 112, 112) * 255
     assert torch.allclose(fills.fill_images(y, "mean")[:, :, 5, 7], y.mean((2, 3)))
     with pytest.raises(InvalidArgumentError):
@@ -246,12 +246,12 @@ def test_bad_curve_arguments(sface, faces, maps):
 
 
 def test_inpaint_fill(sface, faces):
-    masks = core_maps.window_masks((112, 112), 56, 56, faces.device)
-    out = core_maps.inpaint_patches(faces[0], masks)
+    masks = map_methods.window_masks((112, 112), 56, 56, faces.device)
+    out = map_methods.inpaint_patches(faces[0], masks)
     assert out.shape == (4, 3, 112, 112)
     # the first window is the top-left quarter; the rest is untouched
     assert torch.equal(out[0][:, 60:, 60:], faces[0][:, 60:, 60:])
-    pm = core_maps.perturbation_map(
+    pm = map_methods.perturbation_map(
         sface, faces[:1], window=56, stride=56, fill="inpaint", n_passes=N_PASSES
     )
     assert pm.shape == (1, 112, 112) and torch.isfinite(pm).all()

@@ -8,6 +8,7 @@ import torch
 from conftest import make_tiny_model
 
 from pixelfiq_lib.core import counterfactual as cf
+from pixelfiq_lib.core import map_methods
 from pixelfiq_lib.core import maps as core_maps
 from pixelfiq_lib.core.quality import serfiq_quality
 from pixelfiq_lib.errors import InvalidArgumentError
@@ -181,7 +182,7 @@ def test_quality_gradient_matches_finite_differences_of_q_hat():
     model = make_tiny_model(torch.float64, size=16)
     x = torch.rand(1, 3, 16, 16, dtype=torch.float64) * 255
     kw = dict(n_passes=6, seed=2, alpha=10.0, r=0.5)
-    g = core_maps.quality_gradient(model, x, **kw)
+    g = map_methods.quality_gradient(model, x, **kw)
     h = 1e-3
     for i, j in ((3, 4), (8, 8), (12, 1)):
         parts = []
@@ -205,7 +206,7 @@ def test_smoothed_maps_are_smooth_versions():
 def test_quality_map_dispatches_and_rejects_unknown_names(sface, real_faces):
     x = real_faces[:1]
     assert torch.equal(
-        core_maps.quality_map(sface, x, "plq", n_passes=8), core_maps.plq_map(sface, x, n_passes=8)
+        core_maps.quality_map(sface, x, "plq", n_passes=8), map_methods.plq_map(sface, x, n_passes=8)
     )
     with pytest.raises(InvalidArgumentError, match="unknown map method"):
         core_maps.quality_map(sface, x, "nomap")

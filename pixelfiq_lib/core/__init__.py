@@ -4,9 +4,10 @@
 2. :mod:`.quality` — SER-FIQ: dropout passes, Q, Q̂ and its standard error (notebook 01);
 3. :mod:`.regression` — the closed-form quality node M_Q(I) (notebook 02);
 4. :mod:`.backprop` — its gradient w.r.t. the pixels, mapped to P(I) (notebook 03);
-5. :mod:`.maps` — every map method behind one interface, :func:`.maps.quality_map`
-   (plq, quality gradient, perturbation, the counterfactual maps of
-   :mod:`.counterfactual`; Captum and Grad-CAM baselines in :mod:`.baselines`);
+5. :mod:`.maps` — every map method behind one interface, :func:`.maps.quality_map`, one
+   :class:`.map_record.MapSpec` record each (plq, quality gradient, perturbation in
+   :mod:`.map_methods`, the counterfactual maps of :mod:`.counterfactual`; Captum and
+   Grad-CAM baselines in :mod:`.baselines`);
 
 then the helpers they share: :mod:`.batching` (the one chunking policy),
 :mod:`.scoring` (embeddings and Q̂ of image batches, built on
@@ -98,7 +99,6 @@ _OWNER: dict[str, str] = {
     **dict.fromkeys(("FILLS", "gaussian_blur", "fill_images"), "fills"),
     **dict.fromkeys(
         (
-            "MapFn",
             "plq_map",
             "plq_quality_gradient_map",
             "SMOOTH_SIGMA",
@@ -110,8 +110,25 @@ _OWNER: dict[str, str] = {
             "window_masks",
             "inpaint_patches",
             "perturbation_map",
+        ),
+        "map_methods",
+    ),
+    **dict.fromkeys(
+        ("MapFn", "RECOMMENDED", "COST_CLASSES", "DerivedFrom", "MapSpec"), "map_record"
+    ),
+    **dict.fromkeys(
+        (
+            "DEFAULT_MAP",
+            "RECOMMENDED_MAP",
+            "MAP_SPECS",
             "MAP_METHODS",
             "MAP_DESCRIPTIONS",
+            "register_map",
+            "list_map_methods",
+            "resolve_map_method",
+            "map_spec",
+            "map_settings",
+            "describe_map",
             "quality_map",
         ),
         "maps",
