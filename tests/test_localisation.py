@@ -205,9 +205,9 @@ def test_smoothed_maps_are_smooth_versions():
 
 def test_quality_map_dispatches_and_rejects_unknown_names(sface, real_faces):
     x = real_faces[:1]
-    assert torch.equal(
-        core_maps.quality_map(sface, x, "plq", n_passes=8), map_methods.plq_map(sface, x, n_passes=8)
-    )
+    want = map_methods.plq_map(sface, x, n_passes=8)
+    assert torch.equal(core_maps.quality_map(sface, x, "plq", n_passes=8), want)
+    assert torch.equal(core_maps.quality_map(sface, x, n_passes=8), want), "plq: the default"
     with pytest.raises(InvalidArgumentError, match="unknown map method"):
         core_maps.quality_map(sface, x, "nomap")
     assert set(core_maps.MAP_DESCRIPTIONS) == set(core_maps.MAP_METHODS)
@@ -230,6 +230,6 @@ def test_lowest_region_against_a_reference():
 
 def test_packaged_region_references_cover_every_network_and_method():
     for name in ("sface", "mobilefacenet"):
-        for method in loc.LOC_METHODS:
+        for method in core_maps.list_map_methods():
             ref = regions.network_region_reference(name, method)
             assert ref is not None and set(ref["std"]) == set(regions.FACE_REGIONS), (name, method)
