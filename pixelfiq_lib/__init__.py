@@ -39,7 +39,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "core.calibration": ("calibrate_model", "fit_scaling"),
     "core.constants": ("PAPER_A", "PAPER_ALPHA", "PAPER_B", "PAPER_R"),
-    "core.maps": ("quality_map",),
+    "core.maps": (
+        "RECOMMENDED_MAP",
+        "list_map_methods",
+        "map_settings",
+        "map_spec",
+        "quality_map",
+        "register_map",
+        "resolve_map_method",
+    ),
     "core.quality": (
         "QualityResult",
         "SerfiqSettings",

@@ -177,10 +177,12 @@ def check_map(name: str) -> None:
     Raises:
         UsageError: ``name`` is not a map method (the message lists them).
     """
-    from ..core.maps import MAP_METHODS
+    from ..core.maps import resolve_map_method
 
-    if name not in MAP_METHODS:
-        raise UsageError(f"unknown map method {name!r} for --map; known: {', '.join(MAP_METHODS)}")
+    try:
+        resolve_map_method(name)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"--map: {exc}") from exc
 
 
 def load_quality_100(path: str | os.PathLike | None, model_name: str):

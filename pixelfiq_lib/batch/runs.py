@@ -78,6 +78,7 @@ def run_items(
     """
     from ..config import get_device
     from ..core.batching import chunk_size
+    from ..core.maps import resolve_map_method
     from ..data import MIN_FACE_SIZE
     from ..models import load_model
     from . import pipeline
@@ -95,7 +96,7 @@ def run_items(
         min_face_size=MIN_FACE_SIZE if min_face_size is None else min_face_size,
         resume=resume,
         model_name=name,
-        map_method=map_method,
+        map_method=resolve_map_method(map_method),
         progress=progress,
         quality_100=load_quality_100(settings, name),
         figures=figures,

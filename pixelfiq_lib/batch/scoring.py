@@ -90,16 +90,14 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
 
 def _other_map(model, x, opts: BatchOptions):
     """Q̂, the ``--map`` method's maps as per-face ranks in [0, 1], and region verdicts."""
-    from ..core.counterfactual import rank_map
-    from ..core.maps import quality_map
+    from ..core.maps import map_spec
     from ..core.quality import serfiq_quality
-    from ..evaluation.faithfulness import faithfulness_settings
 
     res = serfiq_quality(model, x, n_passes=opts.n_passes, seed=opts.seed)
-    kw = faithfulness_settings(opts.n_passes, opts.seed).get(opts.map_method, {})
-    raw = quality_map(model, x, opts.map_method, **kw)
-    shown = rank_map(raw) if opts.map_method != "counterfactual_prior" else raw
-    return res, list(shown.detach().cpu().numpy()), _verdicts(model, raw, opts.map_method)
+    spec = map_spec(opts.map_method)
+    raw = spec.fn(model, x, **spec.defaults(opts.n_passes, opts.seed, False))
+    shown = spec.as_shown(raw)
+    return res, list(shown.detach().cpu().numpy()), _verdicts(model, raw, spec.name)
 
 
 def _verdicts(model, maps, method: str) -> list[tuple[str, float]]:

@@ -4,9 +4,10 @@
 2. :mod:`.quality` — SER-FIQ: dropout passes, Q, Q̂ and its standard error (notebook 01);
 3. :mod:`.regression` — the closed-form quality node M_Q(I) (notebook 02);
 4. :mod:`.backprop` — its gradient w.r.t. the pixels, mapped to P(I) (notebook 03);
-5. :mod:`.maps` — every map method behind one interface, :func:`.maps.quality_map`
-   (plq, quality gradient, perturbation, the counterfactual maps of
-   :mod:`.counterfactual`; Captum and Grad-CAM baselines in :mod:`.baselines`);
+5. :mod:`.maps` — every map method behind one interface, :func:`.maps.quality_map`, one
+   :class:`.map_record.MapSpec` record each (plq, quality gradient, perturbation in
+   :mod:`.map_methods`, the counterfactual maps of :mod:`.counterfactual`; Captum and
+   Grad-CAM baselines in :mod:`.baselines`);
 
 then the helpers they share: :mod:`.batching` (the one chunking policy),
 :mod:`.scoring` (embeddings and Q̂ of image batches, built on
@@ -86,11 +87,8 @@ from .fills import (  # noqa: F401
     fill_images,
     gaussian_blur,
 )
-from .maps import (  # noqa: F401
-    MAP_DESCRIPTIONS,
-    MAP_METHODS,
+from .map_methods import (  # noqa: F401
     SMOOTH_SIGMA,
-    MapFn,
     inpaint_patches,
     mean_face_deviation,
     perturbation_map,
@@ -99,9 +97,23 @@ from .maps import (  # noqa: F401
     plq_smooth_map,
     quality_gradient,
     quality_gradient_smooth,
-    quality_map,
     random_map,
     window_masks,
+)
+from .map_record import COST_CLASSES, RECOMMENDED, DerivedFrom, MapFn, MapSpec  # noqa: F401
+from .maps import (  # noqa: F401
+    DEFAULT_MAP,
+    MAP_DESCRIPTIONS,
+    MAP_METHODS,
+    MAP_SPECS,
+    RECOMMENDED_MAP,
+    describe_map,
+    list_map_methods,
+    map_settings,
+    map_spec,
+    quality_map,
+    register_map,
+    resolve_map_method,
 )
 from .quality import (  # noqa: F401
     MAX_CHUNK_ELEMENTS,
@@ -147,6 +159,19 @@ from .validation import (  # noqa: F401
 )
 
 __all__ = [
+    "COST_CLASSES",
+    "RECOMMENDED",
+    "DerivedFrom",
+    "MapSpec",
+    "DEFAULT_MAP",
+    "MAP_SPECS",
+    "RECOMMENDED_MAP",
+    "describe_map",
+    "list_map_methods",
+    "map_settings",
+    "map_spec",
+    "register_map",
+    "resolve_map_method",
     "COMPACTNESS",
     "COUNTERFACTUAL_PASSES",
     "COVERAGE",

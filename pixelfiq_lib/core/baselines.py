@@ -228,6 +228,3 @@ def gradcam_map(
         # target layer's activations a gradient.
         maps = cam(images.clone().requires_grad_(True), targets=targets)
     return torch.from_numpy(maps).float().to(images.device)
-
-
-#: Registry of map methods: ``MAP_METHODS[name](model, images, **kw) -> (B, H, W)``.

@@ -19,15 +19,15 @@ import numpy as np
 
 from .. import data
 from ..config import get_device
+from ..core.maps import list_map_methods, map_settings
 from ..errors import InvalidArgumentError, PixelfiqError
 from ..evaluation.benchmark_set import BenchmarkSet, build_benchmark
 from ..evaluation.experiments import paper_experiments
 from ..evaluation.faithfulness import (
     FaithfulnessCurve,
     faithfulness_curves,
-    faithfulness_settings,
 )
-from ..evaluation.localisation import FIT_IDENTITIES, LOC_METHODS, localisation_benchmark
+from ..evaluation.localisation import FIT_IDENTITIES, localisation_benchmark
 from ..evaluation.perturbations import DEGRADATIONS, TURNED_YAW, yaw_proxy
 from ..evaluation.progress import show_progress, stage_bar
 from ..evaluation.tables import (
@@ -172,14 +172,14 @@ def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results
     fast = cfg["fast"]
     occluders = ("black", "sunglasses") if fast else None
     log.info("%s: occluder localisation on %d faces", model.name, len(faces))
-    kw = faithfulness_settings(cfg["passes"], cfg["seed"], fast)
+    kw = map_settings(cfg["passes"], cfg["seed"], fast)
     out = _timed(
         results["meta"]["timings_s"][model.name],
         "localisation",
         localisation_benchmark,
         model,
         faces,
-        methods=LOC_METHODS,
+        methods=tuple(list_map_methods()),
         sizes=tuple(cfg["loc_sizes"]),
         seed=cfg["seed"],
         n_passes=cfg["passes"],

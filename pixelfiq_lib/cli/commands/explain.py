@@ -27,10 +27,11 @@ def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         "--map",
         default="plq",
         metavar="NAME",
-        help="map method (default plq, the paper's map; counterfactual is the best "
-        "measured quality map, ~175 forwards per face), counterfactual_prior, plq_smooth, "
-        "quality_gradient, quality_gradient_smooth, occlusion, ... (README). "
-        "Maps other than plq are written as per-face ranks in [0, 1]",
+        help="map method (default plq, the paper's map); recommended: the map the "
+        "localisation benchmark recommends for 'what lowered this face's quality?' (the "
+        "settings file records which); counterfactual, plq_smooth, quality_gradient, "
+        "occlusion, ... (README; an unknown name lists them). Maps other than plq and "
+        "counterfactual_prior are written as per-face ranks in [0, 1]",
     )
     p.set_defaults(func=run)
 
