@@ -11,7 +11,7 @@
 * :mod:`.ray_engine` — the same runs on a Ray cluster (the only module that imports Ray;
   optional extra ``pixelfiq[scale]``).
 
-Taught in: 08_explore_your_face_set.ipynb, README.md (command-line use)
+Taught in: README.md (command-line use and the library)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ the inputs, another run writing the same table, ``resume`` with other settings) 
 :class:`~pixelfiq_lib.errors.UsageError` or another
 :class:`~pixelfiq_lib.errors.InvalidArgumentError` before anything is written.
 
-Taught in: 08_explore_your_face_set.ipynb, README.md (command-line use)
+Taught in: README.md (command-line use and the library)
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Example:
     >>> run = pfl.explain_folder("sface", ["photos/"], "out/photos", map_method="recommended")
     >>> run.table.sort_values("quality").head()     # the lowest-quality faces
 
-Taught in: 08_explore_your_face_set.ipynb, README.md (command-line use)
+Taught in: README.md (command-line use and the library)
 """
 
 from __future__ import annotations
