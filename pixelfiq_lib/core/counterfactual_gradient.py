@@ -36,14 +36,17 @@ Taught in: 05_evaluation_metrics.ipynb
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..data.checks import check_images
-from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
 from .counterfactual import COMPACTNESS, SEGMENT_AREA, counterfactual_map, rank_map, smooth_maps
 from .quality import serfiq_from_features
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 #: One SLIC granularity for the counterfactual half (FIT: as good as 25/50/100 together).
 FAST_SEGMENTS = (25,)

@@ -18,7 +18,7 @@ import torch
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
 from .backprop import aggregate_gradients, pixel_quality_map, quality_gradient_map
-from .counterfactual import deviation_map, smooth_maps
+from .counterfactual import deviation_map, flatness_map, smooth_maps
 from .fills import fill_images
 from .scoring import score_images
 
@@ -74,6 +74,11 @@ def quality_gradient_smooth(
 def mean_face_deviation(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
     """Model-free control (ignores ``model``): :func:`.counterfactual.deviation_map`."""
     return deviation_map(check_images(images, model), **kwargs)
+
+
+def flatness(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Model-free control (ignores ``model``): :func:`.counterfactual.flatness_map`."""
+    return flatness_map(check_images(images, model), **kwargs)
 
 
 def random_map(model: FRModel, images: torch.Tensor, *, seed: int = 0) -> torch.Tensor:

@@ -68,6 +68,9 @@ class MapSpec:
         model_free: a control that ignores the network.
         test_kwargs: the smallest settings that still exercise the method on real faces
             (the contract tests run every method with them).
+        tuned_on: the occluder kinds of the localisation benchmark its constants were
+            chosen on (always on bbt's FIT faces); ``""`` = none (defaults, the paper's
+            or the library's, fixed before any benchmark).
     """
 
     name: str
@@ -81,6 +84,7 @@ class MapSpec:
     derived_from: DerivedFrom | None = None
     model_free: bool = False
     test_kwargs: Mapping = field(default_factory=dict)
+    tuned_on: str = ""
 
     def __post_init__(self) -> None:
         if self.cost_class not in COST_CLASSES:

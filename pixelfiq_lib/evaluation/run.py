@@ -19,7 +19,6 @@ import numpy as np
 
 from .. import data
 from ..config import get_device
-from ..core.maps import list_map_methods, map_settings
 from ..errors import InvalidArgumentError, PixelfiqError
 from ..evaluation.benchmark_set import BenchmarkSet, build_benchmark
 from ..evaluation.experiments import paper_experiments
@@ -27,7 +26,7 @@ from ..evaluation.faithfulness import (
     FaithfulnessCurve,
     faithfulness_curves,
 )
-from ..evaluation.localisation import FIT_IDENTITIES, localisation_benchmark
+from ..evaluation.localisation_stage import evaluate_localisation, parse_loc_methods
 from ..evaluation.perturbations import DEGRADATIONS, TURNED_YAW, yaw_proxy
 from ..evaluation.progress import show_progress, stage_bar
 from ..evaluation.tables import (
@@ -136,62 +135,6 @@ def evaluate_model(
     stages.close()
 
 
-def localisation_faces(bset: BenchmarkSet, n_faces: int, seed: int) -> tuple[list, list[str]]:
-    """Faces for the localisation benchmark: originals of identities outside
-    :data:`FIT_IDENTITIES` (on bbt: the REPORT half; the maps' constants were fitted on
-    the others), a seeded choice of ``n_faces`` spread over identities (0 = all).
-
-    Returns:
-        (faces, their identities).
-    """
-    pool = [s for s in bset.samples[: bset.n_originals] if s.identity not in FIT_IDENTITIES]
-    if n_faces and len(pool) > n_faces:
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(pool))
-        # round-robin over identities so a few faces still cover several people
-        by_id: dict[str, list[int]] = {}
-        for i in order:
-            by_id.setdefault(pool[i].identity, []).append(int(i))
-        picked: list[int] = []
-        while len(picked) < n_faces:
-            for ids in by_id.values():
-                if ids and len(picked) < n_faces:
-                    picked.append(ids.pop(0))
-        pool = [pool[i] for i in sorted(picked)]
-    return [s.image for s in pool], [s.identity for s in pool]
-
-
-def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results: dict) -> None:
-    """The ``localisation`` section: occluder localisation, costs and region verdicts."""
-    faces, ids = localisation_faces(bset, cfg["loc_faces"], cfg["seed"])
-    if len(faces) < 2:
-        log.warning(
-            "%s: localisation skipped: fewer than 2 faces outside the FIT identities", model.name
-        )
-        return
-    fast = cfg["fast"]
-    occluders = ("black", "sunglasses") if fast else None
-    log.info("%s: occluder localisation on %d faces", model.name, len(faces))
-    kw = map_settings(cfg["passes"], cfg["seed"], fast)
-    out = _timed(
-        results["meta"]["timings_s"][model.name],
-        "localisation",
-        localisation_benchmark,
-        model,
-        faces,
-        methods=tuple(list_map_methods()),
-        sizes=tuple(cfg["loc_sizes"]),
-        seed=cfg["seed"],
-        n_passes=cfg["passes"],
-        method_kwargs=kw,
-        **({"occluders": occluders} if occluders else {}),
-    )
-    results["localisation"] += out["records"]
-    results["map_costs"] += out["costs"]
-    results["region_verdicts"] += out["verdicts"]
-    results["meta"].setdefault("localisation_faces", {})[model.name] = sorted(set(ids))
-
-
 def _curve_means(curves: dict[str, list[FaithfulnessCurve]], model_name: str) -> list[dict]:
     """Mean deletion/insertion curves as plain records."""
     return [
@@ -227,6 +170,8 @@ def run_evaluation(
     faith_steps: int = 8,
     loc_faces: int = 4,
     loc_sizes: tuple[int, ...] = (40,),
+    loc_methods: list[str] | None = None,
+    loc_colour: bool = True,
     device: str | None = None,
     faces: str = "main",
     progress: bool = False,
@@ -256,6 +201,8 @@ def run_evaluation(
         faces=faces,
         loc_faces=loc_faces,
         loc_sizes=list(loc_sizes),
+        loc_methods=parse_loc_methods(loc_methods),
+        loc_colour=bool(loc_colour),
     )
     with show_progress(progress):
         return _run_evaluation(data_dir, out_dir, cfg, models, device, start)
@@ -366,13 +313,15 @@ def evaluation_config(
     seed: int = 0,
     max_pairs: int = 200_000,
     loc_sizes: str | tuple[int, ...] | None = None,
+    loc_methods: str | list[str] | None = None,
     **sizes: int | None,
 ) -> dict:
     """Validated keyword arguments of :func:`run_evaluation` from user settings.
 
     ``sizes`` are ``passes``, ``copies``, ``paper_faces``, ``faith_faces``,
     ``faith_steps`` and ``loc_faces``; ``None`` takes :data:`EVALUATION_DEFAULTS`
-    (:data:`FAST_EVALUATION_DEFAULTS` with ``fast``); ``loc_sizes`` may be "30,40".
+    (:data:`FAST_EVALUATION_DEFAULTS` with ``fast``); ``loc_sizes`` may be "30,40";
+    ``loc_methods`` "a,b" (map names, ``recommended`` allowed; ``None`` = every one).
 
     Raises:
         InvalidArgumentError: a size below its minimum, bad ``loc_sizes``, a seed < 0 or
@@ -404,8 +353,20 @@ def evaluation_config(
             sides = ()
         if not sides or any(not 20 <= v <= 50 for v in sides):
             bad.append("--loc-sizes must be comma-separated sides between 20 and 50")
+    try:
+        methods = parse_loc_methods(loc_methods)
+    except InvalidArgumentError as exc:
+        methods = None
+        bad.append(f"--loc-methods: {exc}")
     if max_pairs < 1 or seed < 0:
         bad.append("--max-pairs must be at least 1 and --seed non-negative")
     if bad:
         raise InvalidArgumentError("; ".join(bad))
-    return {**cfg, "seed": seed, "fast": bool(fast), "max_pairs": max_pairs, "loc_sizes": sides}
+    return {
+        **cfg,
+        "seed": seed,
+        "fast": bool(fast),
+        "max_pairs": max_pairs,
+        "loc_sizes": sides,
+        "loc_methods": methods,
+    }

@@ -125,6 +125,7 @@ def maps_summary(results: dict) -> str:
         f"{meta.get('date', '')}; machine: "
         f"{_machine(meta.get('machine', {}))}. Cells: mean [95 % bootstrap CI] over faces.\n",
     ]
+    colour = results.get("localisation_colour", [])
     for model in meta.get("models", []):
         out += [
             f"\n## {model}: loc_auroc (occluder pixels lowest; 0.5 = chance)\n\n",
@@ -136,13 +137,34 @@ def maps_summary(results: dict) -> str:
             f"\n## {model}: quality deletion and insertion\n\n",
             deletion_table(results.get("faithfulness", []), model),
         ]
+        if colour:
+            out += [
+                f"\n## {model}: loc_auroc on the colour faces ({meta.get('colour_faces', '')}; "
+                "nothing was tuned on them)\n\n",
+                localisation_table(colour, model),
+            ]
     out += [
         "\n## Cost per face (localisation runs)\n\n",
         cost_table(results.get("map_costs", [])),
         "\n## Region verdicts (share naming the covered eye)\n\n",
         verdict_table(results.get("region_verdicts", [])),
     ]
+    if results.get("region_verdicts_colour"):
+        out += [
+            "\n## Region verdicts on the colour faces\n\n",
+            verdict_table(results["region_verdicts_colour"]),
+        ]
+    out += ["\n## What each map was tuned on\n\n", tuned_on_table(meta.get("map_tuned_on", {}))]
     return "".join(out)
+
+
+def tuned_on_table(tuned: dict[str, str]) -> str:
+    """``{method: occluder kinds}`` as markdown; an empty entry = tuned on none. Every
+    tuning used bbt's FIT faces only; kinds not listed were never tuned on."""
+    if not tuned:
+        return "(not recorded)\n"
+    rows = [[m, t or "none (fixed defaults)"] for m, t in tuned.items()]
+    return markdown(["method", "occluder kinds its constants were chosen on (FIT faces)"], rows)
 
 
 def _short(value: object) -> str:

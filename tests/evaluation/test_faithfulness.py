@@ -85,7 +85,7 @@ def test_map_method_agrees_between_cpu_and_cuda(sface_cuda, faces, maps, name):
     assert float((got.cpu() - maps[name]).abs().mean()) <= 1e-2 * scale, name
 
 
-def test_the_registry_holds_the_fourteen_methods():
+def test_the_registry_holds_the_seventeen_methods():
     assert set(METHODS) == {
         "plq",
         "plq_smooth",
@@ -94,18 +94,21 @@ def test_the_registry_holds_the_fourteen_methods():
         "quality_gradient_smooth",
         "counterfactual",
         "counterfactual_prior",
+        "counterfactual_gradient",
         "mean_face_deviation",
+        "flatness",
         "random",
         "perturbation",
         "saliency",
         "integrated_gradients",
+        "integrated_gradients_mean_face",
         "occlusion",
         "gradcam",
     }
     assert core_maps.RECOMMENDED_MAP in METHODS and core_maps.DEFAULT_MAP == "plq"
     # explain writes raw maps only where they are already in [0, 1]
     raw = {n for n in METHODS if not core_maps.map_spec(n).shown_as_rank}
-    assert raw == {"plq", "counterfactual_prior"}
+    assert raw == {"plq", "counterfactual_prior", "counterfactual_gradient"}
     assert "(recommended)" in core_maps.MAP_DESCRIPTIONS[core_maps.RECOMMENDED_MAP]
     settings = core_maps.map_settings(100, 7)
     assert set(settings) == set(METHODS) and settings["plq"] == {"n_passes": 100, "seed": 7}
@@ -128,7 +131,7 @@ def test_recommended_names_the_recommended_map(sface, faces, maps):
 def test_model_free_maps_ignore_the_network(faces, maps):
     other = make_tiny_model(torch.float32)
     free = [n for n in METHODS if core_maps.map_spec(n).model_free]
-    assert free == ["mean_face_deviation", "random"]
+    assert free == ["mean_face_deviation", "flatness", "random"]
     for name in free:
         assert torch.equal(core_maps.quality_map(other, faces, name, **small(name)), maps[name])
 

@@ -102,6 +102,19 @@ def add_parser(sub, parents=None) -> None:
         f"{','.join(map(str, LOC_SIZES))}; a full run: 20,30,40,50)",
     )
     add(
+        "--loc-methods",
+        default=None,
+        metavar="M,M",
+        help="map methods of the localisation benchmark, comma-separated (recommended "
+        "allowed; default: every registered method)",
+    )
+    add(
+        "--no-loc-colour",
+        dest="loc_colour",
+        action="store_false",
+        help="skip the localisation on insightface's colour sample faces",
+    )
+    add(
         "--faith-steps",
         type=argtypes.positive,
         default=None,
@@ -129,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_pairs=args.max_pairs,
         loc_sizes=args.loc_sizes,
+        loc_methods=args.loc_methods,
         **sizes,
     )
     results = evaluation.run_evaluation(
@@ -138,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         models=args.model,
         device=args.device,
         faces=args.faces,
+        loc_colour=args.loc_colour,
         progress=not args.quiet,
     )
     print(evaluation.summary_text(results, Path(args.out)), file=sys.stderr, flush=True)

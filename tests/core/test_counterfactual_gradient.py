@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model
+from helpers.models import make_tiny_model
 
 from pixelfiq_lib.core import baselines
 from pixelfiq_lib.core import counterfactual as cf
