@@ -122,6 +122,7 @@ def evaluate_model(
         few,
         steps=cfg["faith_steps"],
         fast=cfg["fast"],
+        methods=cfg.get("loc_methods"),
         **kw,
     )
     t["faithfulness_per_method"] = {k: round(v, 2) for k, v in secs.items()}

@@ -105,8 +105,8 @@ def add_parser(sub, parents=None) -> None:
         "--loc-methods",
         default=None,
         metavar="M,M",
-        help="map methods of the localisation benchmark, comma-separated (recommended "
-        "allowed; default: every registered method)",
+        help="map methods of the localisation benchmark and the deletion curves, "
+        "comma-separated (recommended allowed; default: every registered method)",
     )
     add(
         "--no-loc-colour",
