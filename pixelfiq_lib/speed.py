@@ -307,6 +307,8 @@ def add_ratios(rows: list[dict]) -> list[dict]:
     images/s over their kernel's (:data:`CLI_METHODS`)."""
     rate = {(r["model"], r["device"], r["batch"], r["method"]): r["images_per_s"] for r in rows}
     for row in rows:
+        if row["method"].startswith("map:"):  # measured beside their own floor
+            continue
         key = (row["model"], row["device"], row["batch"])
         ref = rate.get((*key, FLOOR))
         row["ratio_to_floor"] = None if ref is None else ref / row["images_per_s"]
@@ -363,9 +365,14 @@ def run_benchmark(
     s: BenchSettings,
     methods: list[str] | None = None,
     log: Callable[[str], None] = print,
+    maps: list[str] | None = None,
 ) -> dict:
-    """Benchmark the named networks; returns ``{"machine", "settings", "results"}``."""
+    """Benchmark the named networks; returns ``{"machine", "settings", "results"}``.
+
+    ``maps``: map methods timed as ``map:NAME`` rows (:mod:`.speed_maps`); ``None`` = none.
+    """
     from .data import sample_faces, to_tensor
+    from .speed_maps import bench_maps
 
     machine = run_metadata(device)  # load average and date before the run
     faces = to_tensor(sample_faces())
@@ -373,10 +380,21 @@ def run_benchmark(
     for name in model_names:
         model = load_model(name, device=device)
         results += bench_model(model, faces, batches, list(methods or METHODS), s, log)
+        results += bench_maps(model, faces, maps or [], s, log)
     return dict(machine=machine, settings=settings_info(s, device), results=results)
 
 
 # ----------------------------------------------------------------------- helpers
+def map_rows_wanted(names: list[str]) -> list[str]:
+    """``--maps``: ``["all"]`` -> every registered map, ``["none"]`` -> none, else the
+    names checked (an unknown one raises InvalidArgumentError: exit 2)."""
+    from .core.maps import list_map_methods, resolve_map_method
+
+    if names in (["all"], ["none"]):
+        return list_map_methods() if names == ["all"] else []
+    return [resolve_map_method(n) for n in names]
+
+
 def ready_models() -> list[str]:
     """Names of the shipped networks whose weights are on this machine."""
     return [m["name"] for m in list_models() if m["ready"]]

@@ -16,6 +16,8 @@ from helpers.models import make_tiny_model
 from pixelfiq_lib import speed as bench
 from pixelfiq_lib.cli.commands import bench as bench_command
 from pixelfiq_lib.core.backprop import pixel_quality_map
+from pixelfiq_lib.core.maps import RECOMMENDED_MAP, list_map_methods
+from pixelfiq_lib.errors import InvalidArgumentError
 from pixelfiq_lib.evaluation import reference
 
 
@@ -126,6 +128,8 @@ def test_cli_writes_the_report(tmp_path, monkeypatch):
             "quality",
             "cli_explain",
             "cli_quality",
+            "--maps",
+            "plq",
         ]
     )
     assert bench_command.run(args) == 0
@@ -139,7 +143,7 @@ def test_cli_writes_the_report(tmp_path, monkeypatch):
         "load_average",
     }
     methods = ["forward", "forward_backward", "plq", "quality", "cli_explain", "cli_quality"]
-    assert [r["method"] for r in report["results"]] == methods
+    assert [r["method"] for r in report["results"]] == [*methods, "map:plq"]
     ratios = {r["method"]: r["ratio_to_kernel"] for r in report["results"]}
     assert ratios["plq"] is None and ratios["cli_explain"] > 0 and ratios["cli_quality"] > 0
     assert set(report["results"][0]) == {
@@ -160,3 +164,23 @@ def test_interleaved_timing_calls_each_function_once_per_round_after_a_warm_up()
     times = bench.time_interleaved(fns, torch.device("cpu"), repeats=3)
     assert calls == ["a", "b"] + ["a", "b"] * 3
     assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+
+
+def test_map_rows_are_forward_backward_equivalents_beside_their_own_floor(sface, real_faces):
+    from pixelfiq_lib import speed_maps
+
+    s = bench.BenchSettings(n_passes=4, few_repeats=1)
+    rows = speed_maps.bench_maps(sface, real_faces[:2], ["plq", "flatness"], s, log=lambda m: None)
+    assert [r["method"] for r in rows] == ["map:plq", "map:flatness"]
+    assert all(r["batch"] == speed_maps.MAP_BATCH for r in rows)
+    by = {r["method"]: r["ratio_to_floor"] for r in rows}
+    assert by["map:flatness"] < by["map:plq"], "a model-free control costs less than a backward"
+    assert bench.add_ratios(rows)[0]["ratio_to_floor"] == by["map:plq"], "not overwritten"
+
+
+def test_map_rows_wanted_all_none_or_checked_names():
+    assert bench.map_rows_wanted(["all"]) == list_map_methods()
+    assert bench.map_rows_wanted(["none"]) == []
+    assert bench.map_rows_wanted(["recommended"]) == [RECOMMENDED_MAP]
+    with pytest.raises(InvalidArgumentError):
+        bench.map_rows_wanted(["nope"])

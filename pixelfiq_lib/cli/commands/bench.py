@@ -34,6 +34,14 @@ def add_parser(sub, parents=None) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument(
+        "--maps",
+        nargs="+",
+        default=["all"],
+        metavar="MAP",
+        help="map methods timed at batch 8 as map:NAME rows (forward+backward equivalents): "
+        "'all' (default), 'none', or names",
+    )
+    parser.add_argument(
         "--chunk-size", type=argtypes.positive, default=None, help="faces per pass (default: PLQ's)"
     )
     parser.add_argument(
@@ -71,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
         few_repeats=args.few_repeats,
     )
     speed.warn_if_busy()
-    report = speed.run_benchmark(names, args.batches, get_device(args.device), s, args.methods)
+    maps = speed.map_rows_wanted(args.maps)
+    report = speed.run_benchmark(
+        names, args.batches, get_device(args.device), s, args.methods, maps=maps
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(speed.format_table(report))
