@@ -74,6 +74,7 @@ from .counterfactual import (  # noqa: F401
     counterfactual_map,
     counterfactual_prior_map,
     deviation_map,
+    flatness_map,
     make_mean_face,
     matched_reference,
     mean_face,
@@ -81,6 +82,11 @@ from .counterfactual import (  # noqa: F401
     raw_quality,
     smooth_maps,
     superpixel_segments,
+)
+from .counterfactual_gradient import (  # noqa: F401
+    counterfactual_gradient_map,
+    raw_quality_gradient,
+    smoothed_quality_gradient,
 )
 from .fills import (  # noqa: F401
     FILLS,
@@ -150,6 +156,12 @@ from .scale100 import (  # noqa: F401
 from .scoring import (  # noqa: F401
     score_images,
     unit_embeddings,
+)
+from .stability import (  # noqa: F401
+    SE_THRESHOLD,
+    StabilityCheck,
+    packaged_stability,
+    quality_stability,
 )
 from .validation import (  # noqa: F401
     check_passes,
@@ -221,8 +233,16 @@ __all__ = [
     "check_seed",
     "chunk_size",
     "combine_prior",
+    "counterfactual_gradient_map",
     "counterfactual_map",
     "counterfactual_prior_map",
+    "flatness_map",
+    "raw_quality_gradient",
+    "smoothed_quality_gradient",
+    "SE_THRESHOLD",
+    "StabilityCheck",
+    "packaged_stability",
+    "quality_stability",
     "deviation_map",
     "draw_seed",
     "dropout_masks",

@@ -431,3 +431,6 @@ def test_models_verbose_prints_the_percentile_table(in_process, capsys):
         assert name in out
     assert out.count("| 5 % |") == 2 and "quality_100 = round(100" in out
     assert "held-out" in out
+    # Q̂'s Monte-Carlo stability, with the numbers
+    assert "mobilefacenet: its maps cannot be judged" in out and "T 1000: 0.050" in out
+    assert "sface: quality is stable enough to explain at T 100" in out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ... import batch
-from ..options import add_engine_arguments, add_settings_option, report_run, run_settings
+from ..options import add_engine_arguments, add_settings_option, report_run, run_settings, say
 
 
 def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
@@ -38,7 +38,12 @@ def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Maps, figures and the results table in ``--out``."""
+    from ...core import packaged_stability
+
     run = batch.explain_folder(args.model, args.inputs, args.out, aligned=args.aligned, **_kw(args))
+    check = packaged_stability(args.model)
+    if check is not None and not check.judgeable:
+        say(f"warning: {check.note()}")
     return report_run(run, f"results in {run.csv_path}")
 
 

@@ -54,10 +54,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def model_details(info) -> str:
-    """``models --verbose``: constants, the quality_100 map and its percentile table."""
-    from ...core import format_percentiles
+    """``models --verbose``: constants, Q̂'s Monte-Carlo stability, the quality_100 map and
+    its percentile table."""
+    from ...core import format_percentiles, packaged_stability
 
     lines = [f"    alpha {info.alpha:g}, r {info.r:g}, plq_a {info.plq_a:.3g}"]
+    check = packaged_stability(info.name)
+    if check is not None:
+        se = ", ".join(f"T {t}: {v[0]:.3f}" for t, v in sorted(check.se_by_passes.items()))
+        lines.append(f"    {check.note()}")
+        lines.append(f"    median SE of Q-hat on {check.n_faces} typical faces: {se}")
     m = info.quality_100
     if m is None:
         lines.append("    quality_100: not fitted (round(100 Q̂) is used)")
