@@ -380,7 +380,16 @@ def run_benchmark(
     for name in model_names:
         model = load_model(name, device=device)
         results += bench_model(model, faces, batches, list(methods or METHODS), s, log)
-        results += bench_maps(model, faces, maps or [], s, log)
+        results += bench_maps(
+            model,
+            faces,
+            maps or [],
+            s,
+            log,
+            floor=run_forward_backward,
+            timer=time_interleaved,
+            fill=fill_batch,
+        )
     return dict(machine=machine, settings=settings_info(s, device), results=results)
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 #: Faces per timed call of a map method (CPU chunks of 8: one chunk).
 MAP_BATCH = 8
 PREFIX = "map:"
+FLOOR = "forward_backward"
 
 
 def bench_maps(
@@ -34,22 +35,26 @@ def bench_maps(
     names: Sequence[str],
     s: BenchSettings,
     log: Callable[[str], None] = print,
+    *,
+    floor: Callable,
+    timer: Callable,
+    fill: Callable,
 ) -> list[dict]:
     """Rows ``map:NAME`` with images/s, forward+backward equivalents and peak memory.
 
     Measured once per network on :data:`MAP_BATCH` faces (``s.few_repeats`` rounds,
-    median), each round timing the floor and every method in turn.
+    median), each round timing the floor and every method in turn. ``floor(model, x, s)``,
+    ``timer(fns, device, repeats)`` and ``fill(faces, n)`` are :mod:`.speed`'s
+    ``run_forward_backward``, ``time_interleaved`` and ``fill_batch``.
     """
-    from .speed import FLOOR, RUNNERS, fill_batch, time_interleaved
-
     names = list(dict.fromkeys(resolve_map_method(n) for n in names))
     if not names:
         return []
-    x = fill_batch(faces, MAP_BATCH).to(model.device)
+    x = fill(faces, MAP_BATCH).to(model.device)
     kw = map_settings(s.n_passes, s.seed)
-    fns = {FLOOR: lambda: RUNNERS[FLOOR](model, x, s)}
+    fns = {FLOOR: lambda: floor(model, x, s)}
     fns |= {n: (lambda n=n: quality_map(model, x, n, **kw[n])) for n in names}
-    seconds = time_interleaved(fns, x.device, s.few_repeats)
+    seconds = timer(fns, x.device, s.few_repeats)
     rows = []
     for n in names:
         mem = peak_memory_mb(fns[n], x.device)

@@ -170,7 +170,16 @@ def test_map_rows_are_forward_backward_equivalents_beside_their_own_floor(sface,
     from pixelfiq_lib import speed_maps
 
     s = bench.BenchSettings(n_passes=4, few_repeats=1)
-    rows = speed_maps.bench_maps(sface, real_faces[:2], ["plq", "flatness"], s, log=lambda m: None)
+    rows = speed_maps.bench_maps(
+        sface,
+        real_faces[:2],
+        ["plq", "flatness"],
+        s,
+        log=lambda m: None,
+        floor=bench.run_forward_backward,
+        timer=bench.time_interleaved,
+        fill=bench.fill_batch,
+    )
     assert [r["method"] for r in rows] == ["map:plq", "map:flatness"]
     assert all(r["batch"] == speed_maps.MAP_BATCH for r in rows)
     by = {r["method"]: r["ratio_to_floor"] for r in rows}
