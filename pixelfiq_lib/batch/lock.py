@@ -37,10 +37,15 @@ def output_lock(csv_path: Path) -> Iterator[None]:
         InvalidArgumentError: another run holds it (the message gives its pid and host).
     """
     lock_path, owner_path = lock_paths(csv_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path), timeout=0)
     try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"cannot write {csv_path}: {exc.strerror or exc}; give an --out where pixelfiq "
+            "may write"
+        ) from exc
     except Timeout:
         raise InvalidArgumentError(
             f"another pixelfiq run ({_owner(owner_path)}) is writing here "
