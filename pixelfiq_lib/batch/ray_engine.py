@@ -157,6 +157,7 @@ def run_ray(
     device: str | None = None,
     address: str | None = None,
     batch_size: int | None = None,
+    check: bool = True,
 ) -> list[list[str]]:
     """Process inputs on a Ray cluster into ``results.csv``, Parquet shards and maps.
 
@@ -168,6 +169,7 @@ def run_ray(
         address: a cluster to join (``"auto"``, ``"ray://host:10001"``); ``None`` joins
             the one this process already started, else starts a local one.
         batch_size: faces per model call; ``None`` = the policy of the actors' device.
+        check: try ``address`` first (:func:`check_address`); ``False`` when done already.
     Returns:
         Every row of the final table, in input order.
     Example:
@@ -180,7 +182,7 @@ def run_ray(
     if paths:
         items = [it for it in items if isinstance(it, InputItem)] + expand_inputs(paths)
     started = not ray.is_initialized()
-    if started and address:
+    if started and address and check:
         check_address(address)
     if started:
         ray.init(address=address, log_to_driver=False, include_dashboard=False)

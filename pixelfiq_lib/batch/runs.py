@@ -155,6 +155,17 @@ def _check_engine(engine, address, model, resume, overwrite) -> None:
         raise UsageError("engine='ray' loads the network on each worker: give its name")
     if resume:
         raise UsageError("--resume is not supported with --engine ray; use another --out")
+    if address:
+        _ray_engine().check_address(address)  # bounded: a dead cluster hangs ray.init
+
+
+def _ray_engine():
+    """:mod:`.ray_engine` (imports Ray); UsageError without Ray."""
+    try:
+        from . import ray_engine
+    except ImportError as exc:
+        raise UsageError(f"--engine ray needs Ray: pip install 'pixelfiq[scale]' ({exc})") from exc
+    return ray_engine
 
 
 def _weights_sha256(name: str) -> str:
@@ -171,12 +182,10 @@ def _aligned(items: Sequence[InputItem]) -> bool | str:
 
 
 def _run_ray(items, opts, device, address, batch_size) -> list:
-    """The run on a Ray cluster (:mod:`.ray_engine`); UsageError without Ray."""
-    try:
-        from . import ray_engine
-    except ImportError as exc:
-        raise UsageError(f"--engine ray needs Ray: pip install 'pixelfiq[scale]' ({exc})") from exc
-    return ray_engine.run_ray(items, opts, device=device, address=address, batch_size=batch_size)
+    """The run on a Ray cluster (:mod:`.ray_engine`), its address already checked."""
+    return _ray_engine().run_ray(
+        items, opts, device=device, address=address, batch_size=batch_size, check=False
+    )
 
 
 def explain_folder(
