@@ -30,6 +30,8 @@ from .table import (
     match_resumed,
     read_input_keys,
 )
+from .table import finished_rows as finished_rows
+from .table import read_results as read_results
 from .table import summarise as summarise
 
 log = logging.getLogger(__name__)
