@@ -94,7 +94,7 @@ def run_items(
     from ..data import MIN_FACE_SIZE
     from ..models import load_model
     from . import pipeline
-    from .lock import output_lock
+    from .lock import check_free, output_lock
     from .record import file_sha256, inputs_digest
 
     _check_engine(engine, address, model, resume, overwrite)
@@ -124,6 +124,7 @@ def run_items(
         n_inputs=len(everything),
     )
     items = select_shard(everything, shard)
+    check_free(csv_path)  # a run in progress is named before its results are
     check_replace(csv_path, maps_dir, resume=resume, overwrite=overwrite, command=command)
     if maps_dir is not None:
         output_folder(maps_dir)
