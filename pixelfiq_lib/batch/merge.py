@@ -152,7 +152,8 @@ def _record(table: Path, i: int, n: int) -> dict:
 
 
 def _check_parts(groups: list, total: int, n: int, parts: dict[int, Path]) -> None:
-    """Each shard holds exactly the inputs of its part, and no input is in two shards."""
+    """Each shard holds exactly the inputs of its part, each with all its face rows (or
+    one failure row), and no input is in two shards."""
     seen: dict[str, int] = {}
     for i, shard in enumerate(groups, start=1):
         expected = len(range(i - 1, total, n))
@@ -162,6 +163,16 @@ def _check_parts(groups: list, total: int, n: int, parts: dict[int, Path]) -> No
                 f"part of the {total} inputs is {expected}; run it again with --overwrite"
             )
         for group in shard:
+            faces = sorted(r[1] for r in group)
+            n_faces = group[0][8]
+            whole = faces == [""] or (
+                n_faces.isdigit() and faces == sorted(map(str, range(int(n_faces))))
+            )
+            if not whole:
+                raise InvalidArgumentError(
+                    f"shard {i}/{n} ({display_path(parts[i])}) lacks face rows of "
+                    f"{group[0][0]}; run it again with --overwrite"
+                )
             other = seen.setdefault(group[0][0], i)
             if other != i:
                 raise InvalidArgumentError(

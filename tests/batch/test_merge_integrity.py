@@ -137,6 +137,15 @@ def test_missing_repeated_and_overlapping_shards_are_refused(shards, tmp_path):
         fh.write(row + "\n")
     with pytest.raises(InvalidArgumentError, match="holds 3 inputs, its part of the 4 inputs is 2"):
         merge_tables(parts)
+    # a finished shard whose table lost a face row
+    folder = _copy(shards, tmp_path / "cut")
+    table = folder / "x-shard2of2.csv"
+    lines = table.read_text().splitlines(keepends=True)
+    cut = lines[1].split(",")
+    cut[8] = "2"  # the input claims two faces; only face 0 is there
+    table.write_text("".join([lines[0], ",".join(cut), *lines[2:]]))
+    with pytest.raises(InvalidArgumentError, match="lacks face rows"):
+        merge_tables(_parts(folder))
 
 
 def test_shards_with_other_settings_are_refused(faces, sface, tmp_path):
