@@ -26,10 +26,12 @@ written; see the ``status`` and ``error`` columns) or a command failed; 2 bad
 arguments, refused before anything is written (unknown option, a number out of range:
 ``--passes`` in [2, 1000], ``--seed`` in [0, 2^63), sizes >= 1; a device that does
 not exist here; INPUT that does not exist, nothing to process, bad ``--shard``, unknown
-or missing model, ``--resume`` with other settings, ``--out`` empty or equal to or
-above an INPUT folder, another run writing the same table (the lock of
-:mod:`pixelfiq_lib.batch.lock`), shards that do not ``merge``); 130 interrupted. No
-traceback is shown unless ``--debug`` is given.
+or missing model, ``--resume`` with other settings or a damaged earlier table,
+``--out`` empty, equal to or above an INPUT folder, holding results without
+``--resume``/``--overwrite``, or not writable, another run writing the same table (the
+lock of :mod:`pixelfiq_lib.batch.lock`), shards that do not ``merge``, an ``--address``
+that does not answer); 130 interrupted. A refused run creates nothing. No traceback is
+shown unless ``--debug`` is given.
 
 Rules of the output folder, the lock, shards and ``merge``, ``--resume`` and the CSV
 escaping: README.md, "The command line".

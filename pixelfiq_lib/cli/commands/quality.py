@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         run = batch.quality_table(model, args.inputs, args.out, aligned=args.aligned, **kw)
         return report_run(run, f"results in {run.csv_path}")
-    if args.resume:
-        raise UsageError("--resume needs --out FILE.csv")
+    if args.resume or args.overwrite:
+        flag = "--resume" if args.resume else "--overwrite"
+        raise UsageError(f"{flag} needs --out FILE.csv")
     if sys.stdout is None or sys.stdout.closed:
         raise UsageError("stdout is closed; give --out FILE.csv")
     with tempfile.TemporaryDirectory(prefix="pixelfiq-") as tmp:
@@ -83,7 +84,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise UsageError("--calibrate DIR takes no other INPUT")
     out = Path(args.out or "pixelfiq-quality-100.json")
     kw = run_settings(args)
-    for unused in ("model", "resume", "settings", "shard"):
+    for unused in ("model", "resume", "overwrite", "settings", "shard"):
         kw.pop(unused)
     mapping, run = batch.calibrate_quality_100(
         args.model, args.calibrate, out, aligned=args.aligned, shard=args.shard, **kw
