@@ -34,7 +34,7 @@ def load_run(name: str = COMMITTED_RUN) -> dict:
     """
     path = runs_dir() / name / "results.json"
     if not path.is_file():
-        known = sorted(p.name for p in runs_dir().glob("*/results.json"))
+        known = sorted(p.parent.name for p in runs_dir().glob("*/results.json"))
         raise InvalidArgumentError(f"no committed run {name!r} in {runs_dir()}; known: {known}")
     return json.loads(path.read_text(encoding="utf-8"))
 
