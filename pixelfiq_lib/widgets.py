@@ -29,7 +29,7 @@ from matplotlib import pyplot as plt
 
 from . import data, viz
 from .core.backprop import PLQResult, pixel_quality_map
-from .core.maps import MAP_METHODS, quality_map
+from .core.maps import MAP_METHODS, RECOMMENDED_MAP, map_settings, quality_map, resolve_map_method
 from .core.quality import QualityResult, serfiq_quality
 from .data.uploads import face_from_upload, uploaded_files  # noqa: F401 (the app's uploads)
 from .errors import InvalidArgumentError, PixelfiqError
@@ -45,9 +45,6 @@ CONTROL_WIDTH = "300px"
 #: Size (inches, at 100 dpi) of the explorer's face | map | overlay figure: 660 px wide, so
 #: it fits the notebook column of a 1280 px window even with JupyterLab's file browser open.
 FIGSIZE = (6.6, 2.5)
-#: The map the explorer opens with: the one measured to find what lowered a face's quality
-#: (benchmarks/RESULTS.md, "Which map for which question").
-RECOMMENDED_MAP = "counterfactual"
 
 
 def _face_array(face) -> np.ndarray:
@@ -137,10 +134,10 @@ def render_explanation(
         n_passes, seed, a: as in ``pixel_quality_map`` (Q̂ always uses these).
         axes: three matplotlib axes, or ``None`` for a new figure.
         title: text put before Q̂ in the figure title (e.g. the network's name).
-        method: a map method of ``core.maps.MAP_METHODS``; ``"plq"`` (the paper's map)
-            by default. Other maps are drawn as per-face ranks (``viz.show_map``): red =
-            the least useful pixels of this face.
-        map_kwargs: the method's own settings (e.g. ``faithfulness_settings(...)[method]``);
+        method: a map method of ``core.maps.MAP_METHODS`` or ``"recommended"``;
+            ``"plq"`` (the paper's map) by default. Other maps are drawn as per-face ranks
+            (``viz.show_map``): red = the least useful pixels of this face.
+        map_kwargs: the method's own settings (e.g. ``map_settings(...)[method]``);
             ignored for ``"plq"``, which takes ``n_passes``, ``seed`` and ``a``.
     Returns:
         ``(fig, result)``: the figure (not shown, not closed) and, for ``"plq"``, the
@@ -153,14 +150,11 @@ def render_explanation(
     """
     img = _face_array(face)
     x = data.to_tensor(img)
+    method = resolve_map_method(method)
     if method == "plq":
         res = pixel_quality_map(model, x, n_passes=n_passes, seed=seed, a=a)
         shown = res.plq[0]
     else:
-        if method not in MAP_METHODS:
-            raise InvalidArgumentError(
-                f"unknown map method {method!r}; known: {', '.join(MAP_METHODS)}"
-            )
         quality = serfiq_quality(model, x, n_passes=n_passes, seed=seed)
         values = quality_map(model, x, method, **dict(map_kwargs or {})).detach().cpu()
         from .core.counterfactual import rank_map
@@ -266,7 +260,7 @@ def explorer(
     seed: int = 0,
     max_se: float = MAX_SE,
     maps: Sequence[str] | None = None,
-    default_map: str = RECOMMENDED_MAP,
+    default_map: str = "recommended",
     fast: bool = False,
 ):
     """A small app: pick or upload a face, a network and a map, disturb the face, see Q̂ and the map.
@@ -279,9 +273,9 @@ def explorer(
         seed: SER-FIQ seed for every redraw.
         max_se: the status line warns when Q̂'s standard error reaches it.
         maps: map methods offered in the map menu (:func:`map_options`; default all).
-        default_map: the map shown first: the recommended map (``counterfactual``,
+        default_map: the map shown first: ``"recommended"`` (``core.maps.RECOMMENDED_MAP``,
             the one measured to find what lowered quality) unless told otherwise.
-        fast: the small per-method settings of FAST mode (``faithfulness_settings``):
+        fast: the small per-method settings of FAST mode (``core.maps.map_settings``):
             the counterfactual map with T 10 and two superpixel granularities.
     Returns:
         An ``ipywidgets.VBox`` (children: controls, status line, figure); its
@@ -305,6 +299,7 @@ def explorer(
     face_dd = W.Dropdown(options=list(choices), description="face", **wide)
     model_dd = W.Dropdown(options=list(model_names), description="network", **wide)
     options = map_options(maps)
+    default_map = RECOMMENDED_MAP if default_map == "recommended" else default_map
     if default_map not in [m for _, m in options]:
         raise InvalidArgumentError(f"default_map {default_map!r} is not offered: {options}")
     map_dd = W.Dropdown(options=options, value=default_map, description="map", **wide)
@@ -331,10 +326,8 @@ def explorer(
             noise=noise.value,
             seed=seed,
         )
-        from .evaluation.faithfulness import faithfulness_settings
-
         method = map_dd.value
-        settings = faithfulness_settings(t, seed, fast).get(method, {})
+        settings = map_settings(t, seed, fast).get(method, {})
         axes = plt.subplots(1, 3, figsize=FIGSIZE)[1]
         fig, res = render_explanation(
             load(name),

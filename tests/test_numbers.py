@@ -22,7 +22,7 @@ import pytest
 
 from pixelfiq_lib import regression, widgets
 from pixelfiq_lib.core.maps import MAP_METHODS
-from pixelfiq_lib.evaluation import committed, localisation
+from pixelfiq_lib.evaluation import committed, stats
 from tools import NOTEBOOK_DIR, REPO_ROOT
 
 RESULTS_MD = (REPO_ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
@@ -201,7 +201,7 @@ CLAIMS = [
     Claim(
         "docs/glossary.md",
         rf"95 % percentile interval of a mean over faces from {NUMBER} resamples",
-        lambda: (float(localisation.bootstrap_ci.__defaults__[0]),),
+        lambda: (float(stats.bootstrap_ci.__defaults__[0]),),
     ),
     # workshop guide
     Claim(
