@@ -400,9 +400,7 @@ def plot_edc(
         extra += "" if describe(c) == describe(first) else f" [{describe(c)}]"
         ax.step(c.discard_fraction, c.error, where="post", label=label + extra)
     e0 = float(first.error[0])
-    ax.plot(
-        [0, e0, 1], [e0, 0, 0], "k:", lw=1, label='reference max(0, e0 − x) ("theoretical best")'
-    )
+    ax.plot([0, e0, 1], [e0, 0, 0], "k:", lw=1, label="theoretical best")
     if limit is not None:
         ax.axvline(limit, color="grey", ls="--", lw=0.8)
     pop = (
