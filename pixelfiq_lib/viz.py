@@ -96,6 +96,40 @@ def show_plq(plq, ax: plt.Axes | None = None, title: str | None = None, colorbar
     return fig, ax
 
 
+def show_map(
+    values,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    colorbar: bool = True,
+    ranks: bool = True,
+):
+    """Show any map method's (H, W) map in the course's colours, with a colour bar.
+
+    Maps of other methods than ``plq`` come in their own units (raw Q, cosine, ...), so by
+    default the map is shown as its pixels' ranks within the face, scaled to (0, 1]
+    (``core.counterfactual.rank_map``), the form ``pixelfiq explain --map`` writes:
+    red = the least useful pixels of *this* face, green = the most useful. With
+    ``ranks=False`` the values are shown as they are, on 0..1 (a PLQ map).
+
+    Returns:
+        ``(fig, ax)``; the colour bar is ``ax.images[0].colorbar`` (``None`` without one).
+    Taught in: 05_evaluation_metrics.ipynb
+    """
+    from .core.counterfactual import rank_map
+
+    arr = torch.as_tensor(_np(values), dtype=torch.float32)
+    shown = rank_map(arr[None])[0] if ranks else arr
+    fig, ax = _axes(ax)
+    im = ax.imshow(shown.numpy(), cmap=PLQ_CMAP, vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        label = "rank within the face" if ranks else "pixel quality"
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+    return fig, ax
+
+
 def plot_explanation(face, plq, quality: float, axes=None, q_se: float | None = None):
     """Aligned face | PLQ map | overlay, with Q̂ in the title (the CLI's PNG).
 

@@ -65,3 +65,19 @@ def test_show_scan_stretches_the_grid_over_the_face_with_a_colour_bar():
     im = ax.images[0]
     assert im.colorbar is not None and "Q" in im.colorbar.ax.get_ylabel()
     assert im.get_extent() == [0, 112, 112, 0] and ax.get_title() == "scan"
+
+
+def test_show_map_draws_any_map_as_ranks_low_red_with_a_colour_bar():
+    values = torch.zeros(112, 112)
+    values[:, 56:] = -0.01  # raw-Q units: the right half lowers quality
+    fig, ax = viz.show_map(values, title="counterfactual")
+    im = ax.images[0]
+    shown = im.get_array()
+    assert im.get_cmap().name == "RdYlGn" and im.get_clim() == (0, 1), "low = red, as P(I)"
+    assert float(shown[:, 56:].max()) < float(shown[:, :56].min()), "the harmful half ranks low"
+    assert 0 < float(shown.min()) < float(shown.max()) <= 1.0  # ties share their mean rank
+    assert im.colorbar is not None and "rank" in im.colorbar.ax.get_ylabel()
+    assert ax.get_title() == "counterfactual"
+    fig, ax = viz.show_map(values.abs(), ranks=False, colorbar=False)
+    assert ax.images[0].colorbar is None
+    assert float(ax.images[0].get_array().max()) == pytest.approx(0.01)
