@@ -63,9 +63,13 @@ book: $(NOTEBOOK_SETUP)
 
 # Every wheel the course installs (CPU PyTorch included), for installing without internet
 # (docs/install.md, "fallbacks"). Built for this machine's platform and Python only.
+# The first command fails when the CPU index does not answer, rather than falling back to
+# PyPI's CUDA builds; the second finds the CPU pair in wheelhouse/ (a +cpu build ranks above
+# the plain version) and builds or downloads everything else, setuptools for `pip install -e`.
 wheelhouse:
-	python3 -m pip wheel -q --wheel-dir wheelhouse --extra-index-url $(TORCH_INDEX) \
-		torch torchvision '.[notebooks]' 'setuptools>=68'
+	python3 -m pip wheel -q --wheel-dir wheelhouse --index-url $(TORCH_INDEX) torch torchvision
+	python3 -m pip wheel -q --wheel-dir wheelhouse --find-links wheelhouse \
+		--extra-index-url $(TORCH_INDEX) '.[notebooks]' 'setuptools>=68'
 	@echo "wheelhouse/ is ready: copy it with the clone (docs/install.md)"
 
 bench: setup
