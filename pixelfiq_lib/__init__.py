@@ -8,8 +8,9 @@ face recognition network in PyTorch:
 3. :func:`pixel_quality_map` — its gradient w.r.t. the pixels, mapped to P(I) in [0, 1).
 
 Layout: :mod:`.core` (the method, read first), :mod:`.models`, :mod:`.data`,
-:mod:`.evaluation`, :mod:`.viz`, :mod:`.widgets`, :mod:`.config`, :mod:`.errors`; the
-``pixelfiq`` command lives in :mod:`.cli`, which the library never imports.
+:mod:`.evaluation`, :mod:`.batch` (folders of photos: :func:`explain_folder`),
+:mod:`.viz`, :mod:`.widgets`, :mod:`.config`, :mod:`.errors`; the ``pixelfiq`` command
+lives in :mod:`.cli`, which only parses and prints and which the library never imports.
 
 Names are imported on first use (PEP 562), so ``import pixelfiq_lib`` and the command
 line start fast; ``pfl.pixel_quality_map`` and ``from pixelfiq_lib import ...`` work as usual.
@@ -22,6 +23,13 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "batch": (
+        "BatchRun",
+        "calibrate_quality_100",
+        "explain_folder",
+        "merge_tables",
+        "quality_table",
+    ),
     "core.backprop": (
         "PLQResult",
         "calibrate_a",
@@ -31,7 +39,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "core.calibration": ("calibrate_model", "fit_scaling"),
     "core.constants": ("PAPER_A", "PAPER_ALPHA", "PAPER_B", "PAPER_R"),
-    "core.maps": ("quality_map",),
+    "core.maps": (
+        "RECOMMENDED_MAP",
+        "list_map_methods",
+        "map_settings",
+        "map_spec",
+        "quality_map",
+        "register_map",
+        "resolve_map_method",
+    ),
     "core.quality": (
         "QualityResult",
         "SerfiqSettings",
@@ -62,18 +78,21 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "NoFaceError",
         "PixelfiqError",
         "QualityNodeError",
+        "UsageError",
     ),
     "models": ("FRModel", "fetch_model", "from_onnx", "from_torch", "list_models", "load_model"),
 }
 #: Subpackages and modules reachable as ``pfl.<name>``; the flat names of earlier
 #: versions (``pfl.quality``, ``pfl.backprop``, ...) point to their new homes.
 _SUBMODULES = {
+    "batch": "batch",
     "config": "config",
     "core": "core",
     "data": "data",
     "errors": "errors",
     "evaluation": "evaluation",
     "models": "models",
+    "speed": "speed",
     "viz": "viz",
     "widgets": "widgets",
     "quality": "core.quality",
