@@ -65,6 +65,17 @@ def test_a_kernel_that_does_not_exist_fails_with_a_fix():
     assert "ipykernel install" in check.fix
 
 
+def test_pixelfiq_check_prints_the_failures_and_exits_1(monkeypatch, capsys):
+    from pixelfiq_lib import cli
+
+    monkeypatch.setattr(setup_check, "COURSE_MODULES", {"no_such_module_pf": "no-such-package"})
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  imports: cannot import no-such-package" in out
+    assert "fix: install the course" in out
+    assert out.strip().splitlines()[-1].startswith("NOT READY")
+
+
 @pytest.mark.slow
 def test_the_command_says_ready_on_this_machine():
     """The whole check, as a learner runs it: every line PASS, READY, exit 0."""
