@@ -48,6 +48,7 @@ COURSE_MODULES: dict[str, str] = {
 }
 #: The oldest Python the course runs on (pyproject.toml's requires-python).
 MIN_PYTHON = (3, 10)
+TORCH_FIX = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
 INSTALL_FIX = "install the course: pip install -e '.[notebooks]' (docs/install.md)"
 KERNEL_CODE = "import pixelfiq_lib, ipywidgets, torch; print(pixelfiq_lib.__file__)"
 
@@ -74,14 +75,32 @@ def check_imports(modules: dict[str, str] | None = None) -> Check:
     if sys.version_info[:2] < MIN_PYTHON:
         found = sys.version.split()[0]
         return Check("imports", False, f"Python {found} is too old", "use Python 3.10 or newer")
-    missing, versions = [], {}
+    missing, broken, versions = [], [], {}
     for module, package in modules.items():
         try:
             versions[module] = getattr(importlib.import_module(module), "__version__", "?")
+        except ModuleNotFoundError as exc:
+            if exc.name != module.split(".")[0]:  # installed, but a module it needs is not
+                broken.append(f"{package} (needs {exc.name})")
+            else:
+                missing.append(package)
         except Exception as exc:  # an install can break a module in many ways
-            missing.append(f"{package} ({type(exc).__name__}: {str(exc)[:80]})")
-    if missing:
-        return Check("imports", False, "cannot import " + "; ".join(missing), INSTALL_FIX)
+            broken.append(f"{package} ({type(exc).__name__}: {str(exc)[:80]})")
+    if missing or broken:
+        detail = "; ".join(
+            part
+            for part in (
+                f"not installed: {', '.join(missing)}" if missing else "",
+                f"installed but broken: {'; '.join(broken)}" if broken else "",
+            )
+            if part
+        )
+        fix = (
+            TORCH_FIX + ", then " + INSTALL_FIX
+            if {"torch", "torchvision"} & set(missing)
+            else INSTALL_FIX
+        )
+        return Check("imports", False, detail, fix)
     torch_v = versions.get("torch", "?")
     build = "CUDA build" if "torch" in versions and _torch_has_cuda_build() else "CPU build"
     detail = f"{len(modules)} course modules; torch {torch_v} ({build})"
@@ -199,7 +218,7 @@ def check_setup(echo=print, *, n_passes: int = 100, kernel: str = "python3") -> 
     os.environ.setdefault("MPLBACKEND", "Agg")
     first = run_checks([check_imports], echo)
     if not first[0].ok:
-        skipped = Check("other checks", False, "not run: the imports failed", INSTALL_FIX)
+        skipped = Check("other checks", False, "not run: the imports failed")
         if echo:
             echo(skipped.line())
         return first + [skipped]

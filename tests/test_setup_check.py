@@ -23,9 +23,28 @@ def test_imports_pass_here_and_name_the_missing_package_with_the_fix():
     assert "torch" in ok.detail and "build" in ok.detail
     broken = setup_check.check_imports({"numpy": "numpy", "no_such_module_pf": "no-such-package"})
     assert not broken.ok
-    assert "no-such-package" in broken.detail and "numpy" not in broken.detail
-    assert "pip install -e '.[notebooks]'" in broken.fix
+    assert broken.detail == "not installed: no-such-package"
+    assert (
+        "pip install -e '.[notebooks]'" in broken.fix and "download.pytorch.org" not in broken.fix
+    )
     assert broken.line().startswith("FAIL  imports") and "fix:" in broken.line()
+
+
+def test_missing_torch_points_to_the_cpu_wheels_first(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torchvision(name, *args, **kwargs):
+        if name == "torchvision":
+            raise ModuleNotFoundError("No module named 'torchvision'", name="torchvision")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torchvision)
+    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
+    check = setup_check.check_imports({"torch": "torch", "torchvision": "torchvision"})
+    assert not check.ok and check.detail == "not installed: torchvision"
+    assert check.fix.startswith(setup_check.TORCH_FIX) and "'.[notebooks]'" in check.fix
 
 
 def test_failed_imports_stop_the_other_checks(monkeypatch):
@@ -71,7 +90,7 @@ def test_pixelfiq_check_prints_the_failures_and_exits_1(monkeypatch, capsys):
     monkeypatch.setattr(setup_check, "COURSE_MODULES", {"no_such_module_pf": "no-such-package"})
     assert cli.main(["check"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL  imports: cannot import no-such-package" in out
+    assert "FAIL  imports: not installed: no-such-package" in out
     assert "fix: install the course" in out
     assert out.strip().splitlines()[-1].startswith("NOT READY")
 
