@@ -248,6 +248,29 @@ mapped to the pixel quality P(I)."></p>
     (out / INDEX).write_text(shell("pixelfiq course book", body, INDEX), encoding="utf-8")
 
 
+def run_one(name: str, out: Path, timeout: int, kernel: str, exporter) -> tuple[Path, float, bool]:
+    """Execute one notebook into the book: ``(page, seconds, failed)``.
+
+    A cell that times out is run once more in a fresh kernel: now and then a kernel stops
+    answering without being busy (the same notebook then runs normally), and one such stall
+    should not cost the whole book. Any other failure is kept; the page shows it in context.
+    """
+    for attempt in (1, 2):
+        start = time.perf_counter()
+        try:
+            _, page, seconds = execute(
+                NOTEBOOK_DIR / name, out, timeout=timeout, kernel=kernel, exporter=exporter
+            )
+            return page, seconds, False
+        except Exception as exc:
+            seconds = time.perf_counter() - start
+            print(f"{name}: FAILED ({type(exc).__name__})", file=sys.stderr, flush=True)
+            if attempt == 2 or not isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError
+                return out / f"{name[: -len('.ipynb')]}.html", seconds, True
+            print(f"{name}: a cell timed out; running the notebook again", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
 def build(out: Path, *, fast: bool, only: list[str], timeout: int, kernel: str) -> int:
     """Build the book into ``out`` (emptied first). Returns 0, or 1 when a notebook failed."""
     from nbconvert import HTMLExporter
@@ -267,14 +290,7 @@ def build(out: Path, *, fast: bool, only: list[str], timeout: int, kernel: str) 
     runs = []
     with kernel_environment(fast):
         for name in select(notebook_names(NOTEBOOK_DIR), only):
-            failed, start = False, time.perf_counter()
-            try:
-                _, page, seconds = execute(
-                    NOTEBOOK_DIR / name, out, timeout=timeout, kernel=kernel, exporter=exporter
-                )
-            except Exception as exc:  # keep going: the page shows the error in context
-                failed, seconds, page = True, time.perf_counter() - start, out / f"{name[:-6]}.html"
-                print(f"{name}: FAILED ({type(exc).__name__})", file=sys.stderr, flush=True)
+            page, seconds, failed = run_one(name, out, timeout, kernel, exporter)
             print(f"{name}: {seconds:.0f} s", flush=True)
             runs.append((name[: -len(".ipynb")], seconds, failed))
             if page.exists():

@@ -99,6 +99,26 @@ def test_builder_never_deletes_a_folder_that_is_not_a_book(tmp_path):
     assert (tmp_path / "thesis.tex").read_text() == "precious"
 
 
+def test_a_stalled_notebook_runs_once_more_and_other_failures_are_kept(monkeypatch, tmp_path):
+    calls = []
+
+    def stalls_once(path, out, **kwargs):
+        calls.append(path.name)
+        if path.name.startswith("00") and calls.count(path.name) == 1:
+            raise TimeoutError("a cell timed out")
+        if path.name.startswith("01"):
+            raise RuntimeError("a cell failed")
+        return out / "x.ipynb", out / f"{path.stem}.html", 1.5
+
+    monkeypatch.setattr(build_book, "execute", stalls_once)
+    page, seconds, failed = build_book.run_one("00_quickstart.ipynb", tmp_path, 5, "k", None)
+    assert (page.name, seconds, failed) == ("00_quickstart.html", 1.5, False)
+    assert calls == ["00_quickstart.ipynb"] * 2
+    page, _, failed = build_book.run_one("01_quality_model.ipynb", tmp_path, 5, "k", None)
+    assert failed and page.name == "01_quality_model.html"
+    assert calls.count("01_quality_model.ipynb") == 1, "a real error is not retried"
+
+
 # --- the built book ---------------------------------------------------------------------
 
 
