@@ -8,7 +8,7 @@ first run converts the networks into the model cache, later runs load them from 
 Only the standard library is imported at the top: on a machine where the install failed,
 the check still runs and says what is missing.
 
-Taught in: 00_quickstart.ipynb (the environment check); docs/install.md, docs/workshop.md
+Used by: ``make check``, ``pixelfiq check``; explained in docs/install.md and docs/workshop.md
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def plot_method_diagram(ax: plt.Axes | None = None):
     Returns:
         ``(fig, ax)``; the boxes are ``ax.patches`` in step order, each box's title its
         ``get_gid()``.
-    Taught in: 02_regression_construction.ipynb
+    Shown on: the course book's entry page (``make book``); any notebook may draw it too.
     """
     from matplotlib.patches import FancyBboxPatch
 
