@@ -251,9 +251,10 @@ mapped to the pixel quality P(I)."></p>
 def run_one(name: str, out: Path, timeout: int, kernel: str, exporter) -> tuple[Path, float, bool]:
     """Execute one notebook into the book: ``(page, seconds, failed)``.
 
-    A cell that times out is run once more in a fresh kernel: now and then a kernel stops
-    answering without being busy (the same notebook then runs normally), and one such stall
-    should not cost the whole book. Any other failure is kept; the page shows it in context.
+    A cell that times out is run once more in a fresh kernel: now and then the execution of a
+    cell that shows widgets (00's ``interact``) never returns, the kernel and the client both
+    idle (nbclient issue 312; the same notebook then runs normally), and one such stall should
+    not cost the whole book. Any other failure is kept; the page shows it in context.
     """
     for attempt in (1, 2):
         start = time.perf_counter()
@@ -325,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fast", action="store_true", help="FAST mode (also when PIXELFIQ_FAST=1 is set)"
     )
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument(
+        "--timeout", type=int, default=900, help="seconds per cell; a cell past it runs once more"
+    )
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name")
     args = parser.parse_args(argv)
     fast = args.fast or is_fast_env()

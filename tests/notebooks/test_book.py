@@ -137,7 +137,7 @@ def book(tmp_path_factory) -> Path:
     env["PIXELFIQ_FAST"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.build_book", "--out", str(out), "--timeout", "600"],
+        [sys.executable, "-m", "tools.build_book", "--out", str(out), "--timeout", "300"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
