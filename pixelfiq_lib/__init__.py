@@ -9,7 +9,8 @@ face recognition network in PyTorch:
 
 Layout: :mod:`.core` (the method, read first), :mod:`.models`, :mod:`.data`,
 :mod:`.evaluation`, :mod:`.batch` (folders of photos: :func:`explain_folder`),
-:mod:`.viz`, :mod:`.widgets`, :mod:`.config`, :mod:`.errors`; the ``pixelfiq`` command
+:mod:`.viz`, :mod:`.widgets`, :mod:`.config`, :mod:`.errors`, :mod:`.setup_check` (is this
+machine ready for the course?); the ``pixelfiq`` command
 lives in :mod:`.cli`, which only parses and prints and which the library never imports.
 
 Names are imported on first use (PEP 562), so ``import pixelfiq_lib`` and the command
@@ -93,6 +94,7 @@ _SUBMODULES = {
     "evaluation": "evaluation",
     "models": "models",
     "speed": "speed",
+    "setup_check": "setup_check",
     "viz": "viz",
     "widgets": "widgets",
     "quality": "core.quality",

@@ -9,6 +9,7 @@ Subcommands::
     pixelfiq merge SHARD... [--out FILE]  join the tables of --shard runs into one
     pixelfiq models [fetch NAME]          list the networks / make one available offline
     pixelfiq demo [--out DIR]             explain insightface's sample photos
+    pixelfiq check                        is this machine ready for the course?
     pixelfiq evaluate ... / bench ...     the evaluation toolkit and the benchmark
 
 Each subcommand is a module of :mod:`.commands` that parses its options and prints; the
@@ -61,6 +62,7 @@ COMMANDS = {
     "demo": "explain insightface's sample photos",
     "models": "list networks; `models fetch NAME`",
     "merge": "join the shard tables of one run (results-shardIofN.csv) into one table",
+    "check": "is this machine ready for the course?",
     "evaluate": "masking/inpainting experiments and metrics",
     "bench": "time the networks and the PLQ pipeline",
 }
