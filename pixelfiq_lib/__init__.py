@@ -8,8 +8,9 @@ face recognition network in PyTorch:
 3. :func:`pixel_quality_map` — its gradient w.r.t. the pixels, mapped to P(I) in [0, 1).
 
 Layout: :mod:`.core` (the method, read first), :mod:`.models`, :mod:`.data`,
-:mod:`.evaluation`, :mod:`.viz`, :mod:`.widgets`, :mod:`.config`, :mod:`.errors`; the
-``pixelfiq`` command lives in :mod:`.cli`, which the library never imports.
+:mod:`.evaluation`, :mod:`.fiqa` (SER-FIQ beside its peer quality methods), :mod:`.viz`,
+:mod:`.widgets`, :mod:`.config`, :mod:`.errors`; the ``pixelfiq`` command lives in
+:mod:`.cli`, which the library never imports.
 
 Names are imported on first use (PEP 562), so ``import pixelfiq_lib`` and the command
 line start fast; ``pfl.pixel_quality_map`` and ``from pixelfiq_lib import ...`` work as usual.
@@ -58,11 +59,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ImageLoadError",
         "InvalidArgumentError",
         "InvalidImageError",
+        "MethodNotApplicableError",
         "ModelError",
         "NoFaceError",
         "PixelfiqError",
         "QualityNodeError",
     ),
+    "fiqa": ("QualitySpec", "face_quality", "list_quality_methods"),
     "models": ("FRModel", "fetch_model", "from_onnx", "from_torch", "list_models", "load_model"),
 }
 #: Subpackages and modules reachable as ``pfl.<name>``; the flat names of earlier
@@ -73,6 +76,7 @@ _SUBMODULES = {
     "data": "data",
     "errors": "errors",
     "evaluation": "evaluation",
+    "fiqa": "fiqa",
     "models": "models",
     "viz": "viz",
     "widgets": "widgets",
