@@ -1,7 +1,8 @@
 """Choose the settings the quality methods' papers leave open, on the bbt FIT faces only.
 
 Usage: python benchmarks/fiqa_fit.py [--model sface] [--methods grafiqs faceqan ...]
-       [--degradations blur occluder] [--strength 2] [--seed 0]
+       [--degradations blur occluder] [--strength 2] [--seed 0] [--per-identity 5]
+       [--set steps=2 starts=4]
 
 For every quality method (and every GraFIQs parameter group φ), on the 20 faces of the
 FIT identities (:data:`~pixelfiq_lib.evaluation.localisation.FIT_IDENTITIES`): the
@@ -47,18 +48,24 @@ def main() -> None:
     parser.add_argument("--degradations", nargs="+", default=["blur", "occluder"])
     parser.add_argument("--strength", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-identity", type=int, default=5, help="faces per FIT identity")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="settings, e.g. steps=2"
+    )
     parser.add_argument("--json", default=None, help="also write the records here")
     args = parser.parse_args()
 
     model = load_model(args.model, device="cpu")
     faces = bbt_faces()
-    fit = [f.image for name in FIT_IDENTITIES for f in faces[name]]
+    fit = [f.image for name in FIT_IDENTITIES for f in faces[name][: args.per_identity]]
+    extra = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     rng = np.random.default_rng(args.seed)
     copies = {
         kind: [degrade(f, kind, args.strength, rng) for f in fit] for kind in args.degradations
     }
     records = []
     for label, method, settings in variants(args.methods):
+        settings = {**settings, **extra}
         start = time.perf_counter()
         try:
             clean = face_quality(model, to_tensor(fit), method, **settings)
@@ -71,6 +78,7 @@ def main() -> None:
             rec = {
                 "model": args.model,
                 "method": label,
+                "settings": settings,
                 "degradation": f"{kind}-{args.strength}",
                 "n_faces": len(fit),
                 "fraction_falls": float(np.mean(worse < clean)),
