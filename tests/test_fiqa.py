@@ -80,15 +80,13 @@ def test_public_entry_point_matches_the_registry(sface, real_faces):
 
 
 @pytest.mark.parametrize("method", ["grafiqs", "faceqan", "serfiq", "embedding_norm"])
-@pytest.mark.parametrize("kind", ["blur", "occluder"])
-def test_score_falls_for_degraded_copies_of_most_fit_faces(
-    sface, fit_faces, degraded, method, kind
-):
+def test_score_falls_for_degraded_copies_of_most_fit_faces(sface, fit_faces, degraded, method):
     kwargs = FAST.get(method, {})
     clean = face_quality(sface, pfl.to_tensor(fit_faces), method, **kwargs)
-    worse = face_quality(sface, pfl.to_tensor(degraded[kind]), method, **kwargs)
-    falls = float(np.mean(worse < clean))
-    assert falls > 0.5, f"{method}: score fell for only {falls:.2f} of the faces under {kind}"
+    for kind, copies in degraded.items():
+        worse = face_quality(sface, pfl.to_tensor(copies), method, **kwargs)
+        falls = float(np.mean(worse < clean))
+        assert falls > 0.5, f"{method}: score fell for only {falls:.2f} of the faces under {kind}"
 
 
 def test_faceqan_same_seed_same_score_and_the_seed_matters(sface, fit_faces):

@@ -96,3 +96,13 @@ def test_a_method_that_does_not_apply_gets_a_row_saying_why(fit_set):
     assert recs["grafiqs"]["applicable"] is False and "BatchNorm" in recs["grafiqs"]["reason"]
     assert "pauc_0.2" not in recs["grafiqs"]
     assert "| grafiqs | n/a |" in comparison_markdown(out["records"])
+
+
+def test_percentile_ranks_put_methods_on_one_scale_and_find_disagreements():
+    from pixelfiq_lib.evaluation.quality_methods import percentile_ranks, rank_disagreement
+
+    quality = {"a": np.array([1.0, 2.0, 3.0, 4.0]), "b": np.array([-10.0, -20.0, -30.0, 0.0])}
+    ranks = percentile_ranks(quality)
+    np.testing.assert_allclose(ranks["a"], [0, 1 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(ranks["b"], [2 / 3, 1 / 3, 0, 1])
+    np.testing.assert_allclose(rank_disagreement(quality), [2 / 3, 0, 2 / 3, 0])

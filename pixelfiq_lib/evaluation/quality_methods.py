@@ -191,3 +191,22 @@ def comparison_markdown(records: Sequence[dict], limit: float = 0.2) -> str:
                 row.append(f"{r[key]:.4f} [{r[key + '_ci_low']:.4f}, {r[key + '_ci_high']:.4f}]")
         lines.append(f"| {m} | {' | '.join(row)} |")
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def percentile_ranks(quality: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each method's scores as ranks in [0, 1] (0 = its worst face, ties share a rank):
+    the common scale on which differently scaled qualities can be compared face by face."""
+    from scipy.stats import rankdata
+
+    out = {}
+    for method, q in quality.items():
+        q = np.asarray(q, np.float64)
+        out[method] = (rankdata(q) - 1) / max(1, len(q) - 1)
+    return out
+
+
+def rank_disagreement(quality: dict[str, np.ndarray]) -> np.ndarray:
+    """(N,) the largest minus the smallest percentile rank a face gets across methods:
+    near 1 when one method calls a face among the best that another calls among the worst."""
+    ranks = np.stack(list(percentile_ranks(quality).values()))
+    return ranks.max(0) - ranks.min(0)
