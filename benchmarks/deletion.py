@@ -5,8 +5,9 @@ Usage: python benchmarks/deletion.py --model sface [--faces 0] [--steps 8]
 
 Faces: the REPORT identities of bbt (outside ``localisation.FIT_IDENTITIES``), all of
 them by default (``--faces N``: the first N round-robin); ``--all-identities``: all 40.
-Same curves and settings as ``pixelfiq evaluate`` (``faithfulness_curves``); the CI is a
-95 % percentile bootstrap over faces.
+Same curves and settings as ``pixelfiq evaluate`` (``faithfulness_curves`` with
+``core.maps.map_settings``); ``--methods`` takes any registered map name or
+``recommended``; the CI is a 95 % percentile bootstrap over faces.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from localisation import pick
-
+from pixelfiq_lib.core.maps import resolve_map_method
 from pixelfiq_lib.data import bbt_faces
 from pixelfiq_lib.evaluation.faithfulness import faithfulness_curves
+from pixelfiq_lib.evaluation.localisation import pick_report_faces
 from pixelfiq_lib.models import load_model
 
 METHODS = (
@@ -52,7 +53,7 @@ def main() -> None:
     if args.all_identities:
         faces = [f.image for g in by_id.values() for f in g][: args.faces or None]
     else:
-        faces = pick(by_id, args.faces)
+        faces = pick_report_faces(by_id, args.faces)
     model = load_model(args.model)
     recs, _, secs = faithfulness_curves(
         model,
@@ -67,7 +68,7 @@ def main() -> None:
         f"{args.model}, {len(faces)} faces, {args.steps} steps, T {args.passes}, seed {args.seed}"
     )
     print("| method | " + " | ".join(METRICS) + " | s |\n|---|" + "---|" * (len(METRICS) + 1))
-    for m in args.methods.split(","):
+    for m in dict.fromkeys(resolve_map_method(m) for m in args.methods.split(",")):
         cells = [
             f"{get[(m, k)]['mean']:.3f} [{get[(m, k)]['ci_low']:.3f}, {get[(m, k)]['ci_high']:.3f}]"
             for k in METRICS

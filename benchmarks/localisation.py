@@ -1,11 +1,12 @@
 """Occluder-localisation benchmark on the REPORT identities of bbt, as markdown tables.
 
 Usage: python benchmarks/localisation.py --model sface [--faces 8] [--sizes 30,40,50]
-           [--occluders black,sunglasses,...] [--methods plq,counterfactual,...]
+           [--occluders black,sunglasses,...] [--methods plq,recommended,...]
            [--passes 100] [--seed 0] [--out FILE.json]
 
 Faces: bbt identities outside ``localisation.FIT_IDENTITIES`` (penny, raj, sheldon,
-stuart), ``--faces`` of them taken round-robin over the identities; the maps' constants,
+stuart), ``--faces`` of them taken round-robin over the identities
+(``localisation.pick_report_faces``); the maps' constants,
 the mean face and the region references were made on the FIT identities only. Prints the
 loc_auroc / pointing / delta_q table, the costs and the region verdicts; ``--out`` keeps
 the records (the same as ``pixelfiq evaluate``'s ``localisation`` section).
@@ -20,22 +21,14 @@ import time
 
 import torch
 
+from pixelfiq_lib.core.maps import list_map_methods
 from pixelfiq_lib.data import bbt_faces
 from pixelfiq_lib.evaluation.localisation import (
-    LOC_METHODS,
     OCCLUDERS,
     localisation_benchmark,
-    report_faces,
+    pick_report_faces,
 )
 from pixelfiq_lib.models import load_model
-
-
-def pick(faces_by_id: dict, n: int) -> list:
-    """``n`` REPORT faces, round-robin over identities (all when n = 0)."""
-    names = [k for k in sorted(faces_by_id) if k in set(report_faces(faces_by_id)[1])]
-    groups = [[f.image for f in faces_by_id[k]] for k in names]
-    out = [g[i] for i in range(max(map(len, groups))) for g in groups if i < len(g)]
-    return out if n == 0 else out[:n]
 
 
 def table(res: dict) -> str:
@@ -77,13 +70,13 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=8)
     parser.add_argument("--sizes", default="30,40,50")
     parser.add_argument("--occluders", default=",".join(OCCLUDERS))
-    parser.add_argument("--methods", default=",".join(LOC_METHODS))
+    parser.add_argument("--methods", default=",".join(list_map_methods()))
     parser.add_argument("--passes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     model = load_model(args.model)
-    faces = pick(bbt_faces(), args.faces)
+    faces = pick_report_faces(bbt_faces(), args.faces)
     start = time.perf_counter()
     res = localisation_benchmark(
         model,

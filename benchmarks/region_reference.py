@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/region_reference.py [--passes 100] [--seed 0]
 
-For every shipped network and map method (``LOC_METHODS``, with the settings of
-``faithfulness_settings``): the maps of the 20 clean bbt faces of the FIT
+For every shipped network and registered map method (``core.maps.list_map_methods``,
+with the settings of ``core.maps.map_settings``): the maps of the 20 clean bbt faces of the FIT
 identities (``evaluation.localisation.FIT_IDENTITIES``, the faces the mean face was
 made from; the benchmarks report on the other identities), then
 ``regions.region_mean_reference`` (mean and std over the faces of each region's mean
@@ -17,9 +17,9 @@ import argparse
 import json
 import time
 
+from pixelfiq_lib.core.maps import list_map_methods, map_settings
 from pixelfiq_lib.data import bbt_faces, to_tensor
-from pixelfiq_lib.evaluation.faithfulness import faithfulness_settings
-from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES, LOC_METHODS, compute_maps
+from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES, compute_maps
 from pixelfiq_lib.evaluation.regions import REGION_REFERENCE_FILE, region_mean_reference
 from pixelfiq_lib.models import load_model
 
@@ -32,7 +32,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     faces = [f.image for k, group in bbt_faces().items() if k in FIT_IDENTITIES for f in group]
-    kw = faithfulness_settings(args.passes, args.seed)
+    kw = map_settings(args.passes, args.seed)
+    methods = list_map_methods()
     out = {
         "made_by": "benchmarks/region_reference.py",
         "faces": f"{len(faces)} clean bbt faces of {', '.join(FIT_IDENTITIES)}",
@@ -43,9 +44,9 @@ def main() -> None:
     }
     for name in MODELS:
         model = load_model(name)
-        maps, _ = compute_maps(model, to_tensor(faces).to(model.device), LOC_METHODS, kw)
+        maps, _ = compute_maps(model, to_tensor(faces).to(model.device), methods, kw)
         out["references"][name] = {k: region_mean_reference(v) for k, v in maps.items()}
-        print(f"{name}: {', '.join(LOC_METHODS)}", flush=True)
+        print(f"{name}: {', '.join(methods)}", flush=True)
     REGION_REFERENCE_FILE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print(f"wrote {REGION_REFERENCE_FILE}")
 

@@ -8,9 +8,10 @@ face recognition network in PyTorch:
 3. :func:`pixel_quality_map` — its gradient w.r.t. the pixels, mapped to P(I) in [0, 1).
 
 Layout: :mod:`.core` (the method, read first), :mod:`.models`, :mod:`.data`,
-:mod:`.evaluation`, :mod:`.fiqa` (SER-FIQ beside its peer quality methods), :mod:`.viz`,
-:mod:`.widgets`, :mod:`.config`, :mod:`.errors`; the ``pixelfiq`` command lives in
-:mod:`.cli`, which the library never imports.
+:mod:`.evaluation`, :mod:`.batch` (folders of photos: :func:`explain_folder`),
+:mod:`.fiqa` (SER-FIQ beside its peer quality methods), :mod:`.viz`, :mod:`.widgets`,
+:mod:`.config`, :mod:`.errors`; the ``pixelfiq`` command lives in :mod:`.cli`, which only
+parses and prints and which the library never imports.
 
 Names are imported on first use (PEP 562), so ``import pixelfiq_lib`` and the command
 line start fast; ``pfl.pixel_quality_map`` and ``from pixelfiq_lib import ...`` work as usual.
@@ -23,6 +24,13 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "batch": (
+        "BatchRun",
+        "calibrate_quality_100",
+        "explain_folder",
+        "merge_tables",
+        "quality_table",
+    ),
     "core.backprop": (
         "PLQResult",
         "calibrate_a",
@@ -32,7 +40,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "core.calibration": ("calibrate_model", "fit_scaling"),
     "core.constants": ("PAPER_A", "PAPER_ALPHA", "PAPER_B", "PAPER_R"),
-    "core.maps": ("quality_map",),
+    "core.maps": (
+        "RECOMMENDED_MAP",
+        "list_map_methods",
+        "map_settings",
+        "map_spec",
+        "quality_map",
+        "register_map",
+        "resolve_map_method",
+    ),
     "core.quality": (
         "QualityResult",
         "SerfiqSettings",
@@ -64,6 +80,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "NoFaceError",
         "PixelfiqError",
         "QualityNodeError",
+        "UsageError",
     ),
     "fiqa": ("QualitySpec", "face_quality", "list_quality_methods"),
     "models": ("FRModel", "fetch_model", "from_onnx", "from_torch", "list_models", "load_model"),
@@ -71,6 +88,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 #: Subpackages and modules reachable as ``pfl.<name>``; the flat names of earlier
 #: versions (``pfl.quality``, ``pfl.backprop``, ...) point to their new homes.
 _SUBMODULES = {
+    "batch": "batch",
     "config": "config",
     "core": "core",
     "data": "data",
@@ -78,6 +96,7 @@ _SUBMODULES = {
     "evaluation": "evaluation",
     "fiqa": "fiqa",
     "models": "models",
+    "speed": "speed",
     "viz": "viz",
     "widgets": "widgets",
     "quality": "core.quality",

@@ -74,3 +74,9 @@ class DataNotFoundError(PixelfiqError, FileNotFoundError):
 
 class EDCInputError(PixelfiqError, ValueError):
     """Scores, labels, qualities or settings given to an EDC function are unusable."""
+
+
+class UsageError(InvalidArgumentError):
+    """A run's settings cannot be used as given (a missing input, an output folder that
+    holds the inputs, ``--resume`` without an output file, ...): the ``pixelfiq``
+    command exits with status 2 and the message, before anything is written."""

@@ -8,6 +8,8 @@ Taught in: 03_gradient_backprop.ipynb
 
 from __future__ import annotations
 
+import functools
+
 import matplotlib
 import numpy as np
 import torch
@@ -37,8 +39,28 @@ def face_image(face) -> np.ndarray:
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=1)
+def plq_lut() -> np.ndarray:
+    """(256, 3) float64 RGB in [0, 1] of the ``RdYlGn`` colour map (matplotlib's table)."""
+    return matplotlib.colormaps[PLQ_CMAP](np.arange(256))[:, :3]
+
+
+def colour_indices(plq: np.ndarray) -> np.ndarray:
+    """Lookup-table rows of a map in [0, 1], as matplotlib's ``Colormap.__call__`` picks them."""
+    x = np.asarray(plq, dtype=np.float64) * 256
+    return np.clip(x, -1, 256).astype(int).clip(0, 255)
+
+
+def colour_map(plq: np.ndarray) -> np.ndarray:
+    """(H, W) map in [0, 1] -> (H, W, 3) uint8 RGB colours."""
+    return np.round(255 * plq_lut()[colour_indices(plq)]).astype(np.uint8)
+
+
 def overlay(face, plq, weight: float = 0.5) -> np.ndarray:
     """Blend the RdYlGn-coloured map onto the face.
+
+    The colours come from a lookup table of matplotlib's colour map (the pixels of a
+    colour map call, without one per figure: the batch run makes a figure per face).
 
     Args:
         face: one face, (3, H, W) or (H, W, 3), RGB 0..255.
@@ -48,7 +70,7 @@ def overlay(face, plq, weight: float = 0.5) -> np.ndarray:
         (H, W, 3) uint8 RGB image.
     """
     img = face_image(face).astype(np.float32) / 255.0
-    colours = matplotlib.colormaps[PLQ_CMAP](np.clip(_np(plq), 0, 1))[..., :3]
+    colours = plq_lut()[colour_indices(_np(plq))]
     return np.round(255 * ((1 - weight) * img + weight * colours)).astype(np.uint8)
 
 

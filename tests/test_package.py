@@ -40,27 +40,13 @@ def _imported_modules(path: Path, package: str) -> set[str]:
 LIBRARY = Path(pfl.__file__).parent
 
 
-def test_nothing_outside_cli_imports_the_cli():
-    offenders = []
-    for path in LIBRARY.rglob("*.py"):
-        rel = path.relative_to(LIBRARY.parent).with_suffix("")
-        if rel.parts[1] == "cli":
-            continue
-        package = ".".join(rel.parts[:-1])
-        mods = _imported_modules(path, package)
-        if any(m == "pixelfiq_lib.cli" or m.startswith("pixelfiq_lib.cli.") for m in mods):
-            offenders.append(str(rel))
-    assert not offenders, f"library modules that import the command line: {offenders}"
-
-
-def test_library_modules_stay_readable_in_one_sitting():
-    """The house style's module size: about 400 lines at most outside the command line."""
+def test_every_module_stays_readable_in_one_sitting():
+    """The house style's module size: at most 420 lines in every module, cli/ included."""
     sizes = {
-        str(p.relative_to(LIBRARY)): len(p.read_text().splitlines())
-        for p in LIBRARY.rglob("*.py")
-        if "cli" not in p.relative_to(LIBRARY).parts
+        str(p.relative_to(LIBRARY)): len(p.read_text().splitlines()) for p in LIBRARY.rglob("*.py")
     }
-    assert max(sizes.values()) <= 420, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    over = sorted(((n, s) for n, s in sizes.items() if s > 420), key=lambda kv: -kv[1])
+    assert len(sizes) > 50 and not over, over
 
 
 def test_the_method_reads_in_under_800_lines():
@@ -73,8 +59,8 @@ def test_the_method_reads_in_under_800_lines():
 def test_ray_is_imported_only_by_the_ray_engine():
     """``--engine ray`` is an optional extra: nothing else may import ray."""
     code = (
-        "import sys, pixelfiq_lib, pixelfiq_lib.cli.main, pixelfiq_lib.cli.pipeline, "
-        "pixelfiq_lib.cli.bench; print('ray' in sys.modules)"
+        "import sys, pixelfiq_lib, pixelfiq_lib.cli.main, pixelfiq_lib.batch.pipeline, "
+        "pixelfiq_lib.speed; print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
@@ -83,4 +69,4 @@ def test_ray_is_imported_only_by_the_ray_engine():
         for p in LIBRARY.rglob("*.py")
         if any(m == "ray" or m.startswith("ray.") for m in _imported_modules(p, "pixelfiq_lib"))
     ]
-    assert users == ["cli/ray_engine.py"]
+    assert users == ["batch/ray_engine.py"]

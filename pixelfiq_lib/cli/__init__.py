@@ -1,16 +1,12 @@
-"""The ``pixelfiq`` command: the application built on the library.
+"""The ``pixelfiq`` command: argument parsing and printing over the library.
 
-Nothing in the library imports this package (a test checks it): notebooks and user code
-call the library directly.
+Nothing in the library imports this package (a test checks it), and it does no work of
+its own: notebooks and user code call the same library functions.
 
-* :mod:`.main` — the argument parser and the subcommands;
-* :mod:`.inputs`, :mod:`.outputs`, :mod:`.figures`, :mod:`.table`, :mod:`.pipeline` —
-  batch runs of ``explain`` and ``quality``;
-* :mod:`.ray_engine` — the same runs on a Ray cluster (``--engine ray``, the only module
-  that imports Ray; optional extra ``pixelfiq[scale]``);
-* :mod:`.evaluate`, :mod:`.report` — ``pixelfiq evaluate`` and its writers;
-* :mod:`.bench` — ``pixelfiq bench``;
-* :mod:`.runinfo` — the run metadata every report records.
+* :mod:`.main` — the argument parser, the dispatch, exit statuses and error messages;
+* :mod:`.commands` — one module per subcommand (``explain``, ``quality``, ``demo``,
+  ``models``, ``merge``, ``evaluate``, ``bench``), each ``add_parser`` + ``run``;
+* :mod:`.options`, :mod:`.argtypes` — shared option groups and argument types.
 """
 
 from __future__ import annotations

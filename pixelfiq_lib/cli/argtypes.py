@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.constants import MAX_PASSES, MAX_SEED
+from ..core import MAX_PASSES, MAX_SEED
 
 #: Largest count accepted by the size and count options (faces, repeats, pairs ...).
 MAX_COUNT = 10**9

@@ -17,6 +17,7 @@ Taught in: 03_gradient_backprop.ipynb
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,11 +29,13 @@ from ..core.quality import (
 )
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
-from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
 from .constants import PAPER_A, PAPER_B
 from .regression import QualityNode, check_on_degenerate
 from .validation import positive
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -10,10 +11,12 @@ from torch import nn
 
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
-from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
 from .fills import fill_images
 from .scoring import unit_embeddings
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 
 # ------------------------------------------------------- Captum / Grad-CAM baselines
@@ -225,6 +228,3 @@ def gradcam_map(
         # target layer's activations a gradient.
         maps = cam(images.clone().requires_grad_(True), targets=targets)
     return torch.from_numpy(maps).float().to(images.device)
-
-
-#: Registry of map methods: ``MAP_METHODS[name](model, images, **kw) -> (B, H, W)``.

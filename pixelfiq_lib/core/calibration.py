@@ -9,14 +9,17 @@ Taught in: 07_bring_your_own_model.ipynb
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import InvalidArgumentError
-from ..models.base import FRModel
 from .backprop import calibrate_a, pixel_quality_map
 from .quality import serfiq_quality
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 
 def fit_scaling(q_raw: np.ndarray | torch.Tensor, coverage: float = 0.9) -> tuple[float, float]:

@@ -33,15 +33,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
-from ..models.base import FRModel
 from .fills import gaussian_blur
 from .quality import body_features, serfiq_from_features
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 #: Packaged mean face: (112, 112, 3) uint8 RGB, see :func:`mean_face`.
 MEAN_FACE_FILE = Path(__file__).with_name("mean_face.npy")

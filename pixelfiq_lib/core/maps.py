@@ -1,241 +1,359 @@
-"""Map methods of the library: every one returns (B, H, W) with higher = more useful pixel.
+"""Every map method behind one name: the registry of :class:`~.map_record.MapSpec` records.
 
-Taught in: 03_gradient_backprop.ipynb
+A map method is called as ``fn(model, images, **kwargs)`` on (B, 3, 112, 112) float32
+RGB 0..255 and returns (B, H, W), higher = more useful pixel. Everything else the
+library needs to know about one lives in its :class:`MapSpec`: what it answers, its
+documented value range, its settings for the benchmarks and ``explain``
+(:func:`map_settings`), whether it needs gradients, its cost class, how ``explain``'s
+table shows it, and which method it is computed from when both are wanted. The
+localisation and deletion benchmarks, the region references, ``explain --map`` and the
+tests read :data:`MAP_SPECS`; adding a method is one record here (its function in its
+own module) plus its tests, or :func:`register_map` from user code.
+
+The record type is in :mod:`.map_record`; the functions live in :mod:`.map_methods` (the
+paper's map, its variants, the controls, perturbation), :mod:`.counterfactual` and
+:mod:`.baselines` (Captum, pytorch-grad-cam).
+``"recommended"`` names :data:`RECOMMENDED_MAP` wherever a map name is accepted;
+:func:`resolve_map_method` says which method that is, for the records.
+
+Taught in: 05_evaluation_metrics.ipynb
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
 import torch
 
-from ..core.backprop import pixel_quality_map, quality_gradient_map
-from ..data.checks import check_images
 from ..errors import InvalidArgumentError
-from ..models.base import FRModel
-from .backprop import aggregate_gradients
-from .baselines import (
-    gradcam_map,
-    integrated_gradients_map,
-    occlusion_map,
-    saliency_map,
-)
+from .baselines import gradcam_map, integrated_gradients_map, occlusion_map, saliency_map
 from .counterfactual import (
+    combine_prior,
     counterfactual_map,
     counterfactual_prior_map,
     deviation_map,
     smooth_maps,
 )
-from .fills import fill_images
-from .scoring import score_images
+from .map_methods import (
+    SMOOTH_SIGMA,
+    mean_face_deviation,
+    perturbation_map,
+    plq_map,
+    plq_quality_gradient_map,
+    plq_smooth_map,
+    quality_gradient,
+    quality_gradient_smooth,
+    random_map,
+)
+from .map_record import RECOMMENDED, DerivedFrom, MapFn, MapSpec
 
-MapFn = Callable[..., torch.Tensor]
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
-
-# ------------------------------------------------------------------- the paper's maps
-def plq_map(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
-    """The paper's map P(I), ``pixel_quality_map(...).plq``: (B, H, W) in [0, 1)."""
-    return pixel_quality_map(model, images, **kwargs).plq
-
-
-def plq_quality_gradient_map(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
-    """P from the gradient of Q̂ itself, ``quality_gradient_map(...).plq``."""
-    return quality_gradient_map(model, images, **kwargs).plq
-
-
-#: Gaussian sigma (px) of the smoothed gradient maps, chosen on the FIT identities of
-#: bbt (sigma 2 / 4 / 8 -> black 40 px square AUROC 0.67 / 0.68 / 0.64 for plq).
-SMOOTH_SIGMA = 4.0
-
-
-def plq_smooth_map(
-    model: FRModel, images: torch.Tensor, *, sigma: float = SMOOTH_SIGMA, **kwargs
-) -> torch.Tensor:
-    """The paper's map blurred by a Gaussian of ``sigma`` px: (B, H, W) in [0, 1)."""
-    return smooth_maps(plq_map(model, images, **kwargs), sigma)
+#: The library's default map: the paper's PLQ map.
+DEFAULT_MAP = "plq"
+#: The map benchmarks/RESULTS.md recommends for "what lowered this face's quality?".
+RECOMMENDED_MAP = "counterfactual"
 
 
-def quality_gradient(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
-    """|∂Q̂/∂I| (mean over RGB) through fixed dropout masks: (B, H, W) >= 0.
+# ------------------------------------------------------------------ settings
+#: Window side and stride (px) of perturbation and occlusion in the benchmarks
+#: (``fast``: the coarser one).
+WINDOW, FAST_WINDOW = 16, 28
 
-    The gradient of SER-FIQ's Q̂ itself (``quality_gradient_map(...).saliency``), no
-    value mapping; higher = a larger influence of the pixel on quality. ``kwargs``:
-    ``n_passes``, ``seed``, ``chunk_size``, ... of :func:`quality_gradient_map`.
+
+def _gradient_defaults(n_passes: int, seed: int, fast: bool) -> dict:
+    return {"n_passes": n_passes, "seed": seed}
+
+
+def _counterfactual_defaults(n_passes: int, seed: int, fast: bool) -> dict:
+    # T of the counterfactual maps is their own COUNTERFACTUAL_PASSES, not the run's
+    return {"seed": seed, **({"n_passes": 10, "n_segments": (25, 50)} if fast else {})}
+
+
+def _seed_defaults(n_passes: int, seed: int, fast: bool) -> dict:
+    return {"seed": seed}
+
+
+def _perturbation_defaults(n_passes: int, seed: int, fast: bool) -> dict:
+    win = FAST_WINDOW if fast else WINDOW
+    return {"window": win, "stride": win, "n_passes": n_passes, "seed": seed}
+
+
+def _occlusion_defaults(n_passes: int, seed: int, fast: bool) -> dict:
+    win = FAST_WINDOW if fast else WINDOW
+    return {"window": win, "stride": win}
+
+
+def _integrated_gradients_defaults(n_passes: int, seed: int, fast: bool) -> dict:
+    return {"n_steps": 4 if fast else 16}
+
+
+def _smoothed(maps: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    return smooth_maps(maps, SMOOTH_SIGMA)
+
+
+def _with_prior(maps: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    # the deviation half on the default superpixels, as the benchmarks have always made
+    # it; counterfactual_prior_map uses the given n_segments (equal at the defaults)
+    return combine_prior(maps, deviation_map(images))
+
+
+_SMOOTH = f"Gaussian blur, sigma {SMOOTH_SIGMA:g} px"
+_T8 = {"n_passes": 8}
+_CF_SMALL = {"n_passes": 4, "n_segments": (8,)}
+_WINDOW_SMALL = {"window": 56, "stride": 28}
+
+# ------------------------------------------------------------------ the registry
+_GRAD = dict(cost_class="gradient", needs_gradients=True)
+_SPECS = (
+    MapSpec(
+        name="plq",
+        fn=plq_map,
+        description="the paper's PLQ map",
+        value_range=(0.0, 1.0),
+        **_GRAD,
+        defaults=_gradient_defaults,
+        shown_as_rank=False,
+        test_kwargs=_T8,
+    ),
+    MapSpec(
+        name="plq_smooth",
+        fn=plq_smooth_map,
+        description="the paper's map, Gaussian-smoothed (sigma 4 px)",
+        value_range=(0.0, 1.0),
+        **_GRAD,
+        defaults=_gradient_defaults,
+        derived_from=DerivedFrom("plq", _smoothed, _SMOOTH),
+        test_kwargs=_T8,
+    ),
+    MapSpec(
+        name="plq_quality_gradient",
+        fn=plq_quality_gradient_map,
+        description="PLQ value mapping of the gradient of Q-hat",
+        value_range=(0.0, 1.0),
+        **_GRAD,
+        defaults=_gradient_defaults,
+        test_kwargs=_T8,
+    ),
+    MapSpec(
+        name="quality_gradient",
+        fn=quality_gradient,
+        description="|dQ-hat/dI| through fixed dropout masks",
+        value_range=(0.0, None),
+        **_GRAD,
+        defaults=_gradient_defaults,
+        test_kwargs=_T8,
+    ),
+    MapSpec(
+        name="quality_gradient_smooth",
+        fn=quality_gradient_smooth,
+        description="the same, Gaussian-smoothed (sigma 4 px)",
+        value_range=(0.0, 1.0),
+        **_GRAD,
+        defaults=_gradient_defaults,
+        derived_from=DerivedFrom("plq_quality_gradient", _smoothed, _SMOOTH),
+        test_kwargs=_T8,
+    ),
+    MapSpec(
+        name="counterfactual",
+        fn=counterfactual_map,
+        description="superpixel mean-face fill, ~175 forwards: where would a face-like "
+        "patch raise quality?",
+        value_range=(-1.0, 1.0),  # raw Q units
+        cost_class="counterfactual",
+        needs_gradients=False,
+        defaults=_counterfactual_defaults,
+        test_kwargs=_CF_SMALL,
+    ),
+    MapSpec(
+        name="counterfactual_prior",
+        fn=counterfactual_prior_map,
+        description="counterfactual + model-free 'unlike the mean face' prior "
+        "(not purely the network's quality)",
+        value_range=(0.0, 1.0),
+        cost_class="counterfactual",
+        needs_gradients=False,
+        defaults=_counterfactual_defaults,
+        shown_as_rank=False,  # already a rank map
+        derived_from=DerivedFrom(
+            "counterfactual", _with_prior, "mean of its per-face ranks and mean_face_deviation's"
+        ),
+        test_kwargs=_CF_SMALL,
+    ),
+    MapSpec(
+        name="mean_face_deviation",
+        fn=mean_face_deviation,
+        description="model-free control: unlike the mean face (no network)",
+        value_range=(-255.0, 0.0),
+        cost_class="control",
+        needs_gradients=False,
+        model_free=True,
+        test_kwargs={"n_segments": (8,)},
+    ),
+    MapSpec(
+        name="random",
+        fn=random_map,
+        description="uniform noise (control)",
+        value_range=(0.0, 1.0),
+        cost_class="control",
+        needs_gradients=False,
+        defaults=_seed_defaults,
+        model_free=True,
+    ),
+    MapSpec(
+        name="perturbation",
+        fn=perturbation_map,
+        description="Q-hat drop when 16 px patches are blurred",
+        value_range=(-1.0, 1.0),  # Q̂ units
+        cost_class="perturbation",
+        needs_gradients=False,
+        defaults=_perturbation_defaults,
+        test_kwargs={**_WINDOW_SMALL, **_T8},
+    ),
+    MapSpec(
+        name="saliency",
+        fn=saliency_map,
+        description="Captum Saliency of the embedding cosine",
+        value_range=(0.0, None),
+        **_GRAD,
+    ),
+    MapSpec(
+        name="integrated_gradients",
+        fn=integrated_gradients_map,
+        description="Captum Integrated Gradients of the cosine",
+        value_range=(0.0, None),
+        **_GRAD,
+        defaults=_integrated_gradients_defaults,
+        test_kwargs={"n_steps": 8},
+    ),
+    MapSpec(
+        name="occlusion",
+        fn=occlusion_map,
+        description="Captum Occlusion of the cosine",
+        value_range=(0.0, 2.0),  # 1 - cos
+        cost_class="perturbation",
+        needs_gradients=False,
+        defaults=_occlusion_defaults,
+        test_kwargs=_WINDOW_SMALL,
+    ),
+    MapSpec(
+        name="gradcam",
+        fn=gradcam_map,
+        description="pytorch-grad-cam of the cosine",
+        value_range=(0.0, 1.0),
+        **_GRAD,
+    ),
+)
+#: The registry: every map method by name, in the order tables list them.
+MAP_SPECS: dict[str, MapSpec] = {s.name: s for s in _SPECS}
+
+
+def register_map(spec: MapSpec, *, replace: bool = False) -> MapSpec:
+    """Add a map method to :data:`MAP_SPECS`; every benchmark and ``--map`` then know it.
+
+    Raises:
+        InvalidArgumentError: the name is taken (unless ``replace``), or ``derived_from``
+            names an unknown base.
     """
-    return aggregate_gradients(quality_gradient_map(model, images, **kwargs).grads)
-
-
-def quality_gradient_smooth(
-    model: FRModel, images: torch.Tensor, *, sigma: float = SMOOTH_SIGMA, **kwargs
-) -> torch.Tensor:
-    """The value-mapped quality gradient (``plq_quality_gradient``) blurred by a Gaussian
-    of ``sigma`` px: (B, H, W) in [0, 1). The best measured map on noise patches.
-
-    Smoothing after the value mapping (as measured in benchmarks/RESULTS.md) keeps a few
-    extreme gradients from dominating the blur.
-    """
-    return smooth_maps(plq_quality_gradient_map(model, images, **kwargs), sigma)
-
-
-def mean_face_deviation(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:
-    """Model-free control (ignores ``model``): :func:`.counterfactual.deviation_map`."""
-    return deviation_map(check_images(images, model), **kwargs)
-
-
-def random_map(model: FRModel, images: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
-    """Uniform noise in [0, 1), one independent map per image, from ``seed``."""
-    images = check_images(images, model)
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    noise = torch.rand(images.shape[0], *images.shape[2:], generator=gen)
-    return noise.to(images.device)
-
-
-# ----------------------------------------------------------- black-box perturbation
-def window_masks(
-    size: tuple[int, int], window: int, stride: int, device: torch.device
-) -> torch.Tensor:
-    """(P, H, W) boolean masks of square sliding windows covering every pixel.
-
-    Positions step by ``stride`` (at most ``window``, so there are no gaps); a last
-    position flush with the border is added when the stride does not reach it.
-    """
-    if not 0 < window <= min(size) or not 1 <= stride <= window:
+    if spec.name in MAP_SPECS and not replace:
+        raise InvalidArgumentError(f"map method {spec.name!r} is already registered")
+    if spec.derived_from is not None and spec.derived_from.base not in MAP_SPECS:
         raise InvalidArgumentError(
-            f"need 0 < window <= {min(size)} and 1 <= stride <= window, "
-            f"got window={window}, stride={stride}"
+            f"map {spec.name!r} is derived from unknown method {spec.derived_from.base!r}"
         )
-    starts = [list(range(0, n - window + 1, stride)) for n in size]
-    starts = [s if s[-1] == n - window else s + [n - window] for s, n in zip(starts, size)]
-    masks = torch.zeros(len(starts[0]) * len(starts[1]), *size, dtype=torch.bool, device=device)
-    for k, (y, x) in enumerate((y, x) for y in starts[0] for x in starts[1]):
-        masks[k, y : y + window, x : x + window] = True
-    return masks
+    MAP_SPECS[spec.name] = spec
+    return spec
 
 
-def inpaint_patches(image: torch.Tensor, masks: torch.Tensor, radius: int = 3) -> torch.Tensor:
-    """Fill each mask of one image with OpenCV's Telea inpainting.
+def list_map_methods() -> list[str]:
+    """The names of every registered map method (without the ``"recommended"`` alias)."""
+    return list(MAP_SPECS)
 
-    Args:
-        image: (3, H, W) float RGB 0..255. masks: (P, H, W) boolean.
-    Returns:
-        (P, 3, H, W) float32 RGB 0..255, each copy inpainted inside its own mask.
+
+def resolve_map_method(name: str) -> str:
+    """The map method ``name`` stands for: ``"recommended"`` -> :data:`RECOMMENDED_MAP`.
+
+    Raises:
+        InvalidArgumentError: unknown name (the message lists the known ones).
     """
-    img = image.detach().round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
-    masks_np = masks.cpu().numpy().astype(np.uint8)
-    outs = [cv2.inpaint(img, m, radius, cv2.INPAINT_TELEA) for m in masks_np]
-    return torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2).float().to(image.device)
+    name = RECOMMENDED_MAP if name == RECOMMENDED else name
+    if name not in MAP_SPECS:
+        known = ", ".join([*MAP_SPECS, f"{RECOMMENDED} (= {RECOMMENDED_MAP})"])
+        raise InvalidArgumentError(f"unknown map method {name!r}; known: {known}")
+    return name
 
 
-def perturbation_map(
-    model: FRModel,
-    images: torch.Tensor,
-    *,
-    window: int = 16,
-    stride: int = 8,
-    fill: str = "blur",
-    n_passes: int = 100,
-    seed: int = 0,
-    chunk_size: int | None = None,
-) -> torch.Tensor:
-    """Black-box pixel quality: how much Q̂ drops when the pixel's patch is removed.
+def map_spec(name: str) -> MapSpec:
+    """The :class:`MapSpec` of ``name`` (``"recommended"`` allowed)."""
+    return MAP_SPECS[resolve_map_method(name)]
 
-    Every sliding ``window`` x ``window`` patch is replaced in turn (``fill``:
-    ``"blur"``, ``"mean"``, ``"black"`` or ``"inpaint"`` with ``cv2.inpaint``) and
-    Q̂(original) - Q̂(patched) is measured with a fixed ``seed`` (common dropout
-    masks, so differences are not swamped by Monte-Carlo noise). A pixel gets the
-    mean over the patches covering it: positive = removing it lowers quality =
-    useful. Needs forward passes only, so it works for any network.
 
-    Args:
-        model: an :class:`FRModel`; images: (B, 3, 112, 112) float32 RGB 0..255.
-        window, stride: patch side and step in pixels (stride <= window).
-        n_passes, seed: SER-FIQ settings. chunk_size: patched images per forward pass.
-    Returns:
-        (B, H, W) float32 map in units of Q̂ (negative where a patch raises Q̂).
-    Taught in: 05_evaluation_metrics.ipynb
+def map_settings(n_passes: int, seed: int, fast: bool = False) -> dict[str, dict]:
+    """Every method's keyword arguments for the benchmarks and ``explain``, sized for a CPU.
+
+    Perturbation and Occlusion use 16 px windows on a 16 px grid (28 px in ``fast``),
+    Integrated Gradients 16 steps (4 in ``fast``); the counterfactual maps their
+    defaults (T 50; in ``fast`` T 10 and two SLIC granularities); the rest their
+    defaults with the run's T and seed. Methods without settings get ``{}``.
     """
-    images = check_images(images, model)
-    masks = window_masks(images.shape[2:], window, stride, images.device)
-    out = []
-    for img in images:
-        if fill == "inpaint":
-            patched = inpaint_patches(img, masks)
-        else:
-            filled = fill_images(img[None], fill)
-            patched = torch.where(masks[:, None], filled, img[None])
-        q, _ = score_images(
-            model,
-            torch.cat([img[None], patched]),
-            None,
-            n_passes=n_passes,
-            seed=seed,
-            chunk_size=chunk_size,
-        )
-        out.append(((q[0] - q[1:])[:, None, None] * masks).sum(0) / masks.sum(0))
-    return torch.stack(out).float()
+    return {name: dict(s.defaults(n_passes, seed, fast)) for name, s in MAP_SPECS.items()}
 
 
-MAP_METHODS: dict[str, MapFn] = {
-    "plq": plq_map,
-    "plq_smooth": plq_smooth_map,
-    "plq_quality_gradient": plq_quality_gradient_map,
-    "quality_gradient": quality_gradient,
-    "quality_gradient_smooth": quality_gradient_smooth,
-    "counterfactual": counterfactual_map,
-    "counterfactual_prior": counterfactual_prior_map,
-    "mean_face_deviation": mean_face_deviation,
-    "random": random_map,
-    "perturbation": perturbation_map,
-    "saliency": saliency_map,
-    "integrated_gradients": integrated_gradients_map,
-    "occlusion": occlusion_map,
-    "gradcam": gradcam_map,
-}
+def describe_map(name: str) -> str:
+    """The method's description, marked ``(default)`` / ``(recommended)`` where it is."""
+    name = resolve_map_method(name)
+    marks = [m for m, n in (("default", DEFAULT_MAP), (RECOMMENDED, RECOMMENDED_MAP)) if n == name]
+    return MAP_SPECS[name].description + "".join(f" ({m})" for m in marks)
 
-#: What each method answers, for ``--map`` help and the docs.
-MAP_DESCRIPTIONS: dict[str, str] = {
-    "plq": "the paper's PLQ map (default)",
-    "plq_smooth": "the paper's map, Gaussian-smoothed (sigma 4 px)",
-    "plq_quality_gradient": "PLQ value mapping of the gradient of Q-hat",
-    "quality_gradient": "|dQ-hat/dI| through fixed dropout masks",
-    "quality_gradient_smooth": "the same, Gaussian-smoothed (sigma 4 px)",
-    "counterfactual": "superpixel mean-face fill: where would a face-like patch raise "
-    "quality? (recommended, ~175 forwards)",
-    "counterfactual_prior": "counterfactual + model-free 'unlike the mean face' prior "
-    "(not purely the network's quality)",
-    "mean_face_deviation": "model-free control: unlike the mean face (no network)",
-    "random": "uniform noise (control)",
-    "perturbation": "Q-hat drop when 16 px patches are blurred",
-    "saliency": "Captum Saliency of the embedding cosine",
-    "integrated_gradients": "Captum Integrated Gradients of the cosine",
-    "occlusion": "Captum Occlusion of the cosine",
-    "gradcam": "pytorch-grad-cam of the cosine",
-}
+
+class _RegistryView(Mapping):
+    """A read-only, always current ``{name: value}`` view of :data:`MAP_SPECS`."""
+
+    def __init__(self, value: Callable[[str], object]) -> None:
+        self._value = value
+
+    def __getitem__(self, name: str):
+        if name not in MAP_SPECS:
+            raise KeyError(name)
+        return self._value(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(MAP_SPECS))
+
+    def __len__(self) -> int:
+        return len(MAP_SPECS)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+#: ``{name: fn}`` of every registered method (a view of :data:`MAP_SPECS`).
+MAP_METHODS: Mapping[str, MapFn] = _RegistryView(lambda name: MAP_SPECS[name].fn)
+#: ``{name: description}`` for ``--map`` help and the docs (a view of :data:`MAP_SPECS`).
+MAP_DESCRIPTIONS: Mapping[str, str] = _RegistryView(describe_map)
 
 
 def quality_map(
-    model: FRModel, images: torch.Tensor, method: str = "plq", **kwargs
+    model: FRModel, images: torch.Tensor, method: str = DEFAULT_MAP, **kwargs
 ) -> torch.Tensor:
     """One entry point for every map method: (B, H, W), higher = more useful pixel.
 
     Args:
         model: an :class:`FRModel`. images: (B, 3, 112, 112) float32 RGB 0..255.
-        method: a name of :data:`MAP_METHODS` (``"plq"``, the paper's map, by default;
-            ``"counterfactual"`` is the best measured quality map, see
-            benchmarks/RESULTS.md).
-        **kwargs: the method's own options (``n_passes``, ``seed``, ...).
+        method: a name of :func:`list_map_methods` (``"plq"``, the paper's map, by
+            default) or ``"recommended"`` (:data:`RECOMMENDED_MAP`, ``"counterfactual"``,
+            the best measured quality map, see benchmarks/RESULTS.md).
+        **kwargs: the method's own options (``n_passes``, ``seed``, ...); the
+            benchmarks' are :func:`map_settings`.
     Returns:
-        (B, H, W) float32 tensor; units differ between methods (``plq``: [0, 1)).
+        (B, H, W) float32 tensor; units differ between methods (``plq``: [0, 1); see
+        :attr:`MapSpec.value_range`).
     Raises:
         InvalidArgumentError: unknown ``method``.
     Example:
-        >>> quality_map(model, x, "counterfactual", seed=0).shape  # (B, 112, 112)
+        >>> quality_map(model, x, "recommended", seed=0).shape  # (B, 112, 112)
     Taught in: 05_evaluation_metrics.ipynb
     """
-    if method not in MAP_METHODS:
-        raise InvalidArgumentError(
-            f"unknown map method {method!r}; known: {', '.join(MAP_METHODS)}"
-        )
-    return MAP_METHODS[method](model, images, **kwargs)
+    return map_spec(method).fn(model, images, **kwargs)

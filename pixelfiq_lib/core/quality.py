@@ -29,16 +29,19 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
-from ..models.base import FRModel
 from .batching import chunk_size as chunk_size_for
 from .constants import PAPER_PASSES
 from .validation import check_passes, check_seed, finite
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 #: Most float32 elements held at once by the stochastic head (64 MiB).
 MAX_CHUNK_ELEMENTS = 2**24

@@ -18,12 +18,15 @@ Taught in: 02_regression_construction.ipynb
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, QualityNodeError
-from ..models.base import FRModel
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ stands among typical, good faces *of the same network*:
     quality_100 = round(100 / (1 + exp(-slope (Q - centre))))        (clipped to 0..100)
 
 a monotone map (a higher Q never gets a lower ``quality_100``), fitted by the same rule
-as the network's alpha and r (:func:`~pixelfiq_lib.core.quality.fit_scaling`):
+as the network's alpha and r (:func:`~pixelfiq_lib.core.calibration.fit_scaling`):
 ``centre`` is the median raw Q of the reference faces (median face -> 50) and ``slope``
 puts the central 90 % of them inside 5..95. A face below the reference set's 5 %
 quantile therefore scores below 5, one above its 95 % quantile above 95.
@@ -158,7 +158,7 @@ def fit_quality_100(
 
     ``centre`` = their median (median face -> 50); ``slope`` maps their central
     ``coverage`` fraction into [100 (1-coverage)/2, 100 (1+coverage)/2] (5..95): the
-    rule of :func:`~pixelfiq_lib.core.quality.fit_scaling`. The percentile table is
+    rule of :func:`~pixelfiq_lib.core.calibration.fit_scaling`. The percentile table is
     measured on the same faces; use :meth:`Quality100.with_percentiles` to report it
     on other (held-out) faces.
 

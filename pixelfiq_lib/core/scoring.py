@@ -4,10 +4,14 @@ and Q̂ with the cosine to reference embeddings (what the deletion curves track)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from ..models.base import FRModel
 from .quality import body_features, serfiq_from_features
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 
 def unit_embeddings(

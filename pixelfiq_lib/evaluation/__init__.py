@@ -9,6 +9,7 @@
 * :mod:`.progress` — the progress bars of the long stages (off unless switched on);
 * :mod:`.regions` — per-region summaries of a map and region verdicts;
 * :mod:`.localisation` — the occluder-localisation benchmark of the map methods;
+* :mod:`.stats` — bootstrap confidence intervals of means over faces;
 * :mod:`.summary` — markdown tables of the map sections of an evaluation.
 
 Taught in: 05_evaluation_metrics.ipynb
@@ -68,7 +69,6 @@ from .localisation import (  # noqa: F401
     LOC_METHODS,
     OCC_BOX,
     OCCLUDERS,
-    bootstrap_ci,
     loc_auroc,
     localisation_benchmark,
     occluded_faces,
@@ -121,6 +121,7 @@ from .regions import (  # noqa: F401
     region_summary,
     verdict_text,
 )
+from .stats import bootstrap_ci, ci_record  # noqa: F401
 from .summary import (  # noqa: F401
     cost_table,
     deletion_table,
@@ -161,6 +162,7 @@ __all__ = [
     "OCC_BOX",
     "OCCLUDERS",
     "bootstrap_ci",
+    "ci_record",
     "loc_auroc",
     "localisation_benchmark",
     "lowest_region",
@@ -267,4 +269,25 @@ __all__ = [
     "verification_benchmark",
     "verification_summary",
     "yaw_proxy",
+]
+
+# The evaluation driver behind ``pixelfiq evaluate`` and its writers.
+from .report import summary_text  # noqa: E402, F401
+from .run import (  # noqa: E402, F401
+    EVALUATION_DEFAULTS,
+    FAST_EVALUATION_DEFAULTS,
+    LOC_SIZES,
+    evaluate_model,
+    evaluation_config,
+    run_evaluation,
+)
+
+__all__ += [
+    "EVALUATION_DEFAULTS",
+    "FAST_EVALUATION_DEFAULTS",
+    "LOC_SIZES",
+    "evaluate_model",
+    "evaluation_config",
+    "run_evaluation",
+    "summary_text",
 ]

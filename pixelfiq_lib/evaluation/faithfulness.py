@@ -14,11 +14,12 @@ import torch
 
 from .. import data
 from ..core.fills import fill_images
-from ..core.maps import MAP_METHODS
+from ..core.maps import list_map_methods, map_settings, map_spec, resolve_map_method
 from ..core.scoring import score_images, unit_embeddings
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
+from .stats import bootstrap_ci
 
 TRACKS = ("quality", "cosine")
 ORDERS = ("low_first", "high_first")
@@ -158,7 +159,8 @@ def deletion_curve(
     Args:
         model: an :class:`FRModel`; its device is used.
         images: (B, 3, 112, 112) float32 RGB 0..255.
-        maps: (B, 112, 112), higher = more useful (any method of :data:`MAP_METHODS`).
+        maps: (B, 112, 112), higher = more useful (any map method of
+            :func:`~pixelfiq_lib.core.maps.quality_map`).
         order: ``"low_first"`` or ``"high_first"``.
         steps: S; the curve has S+1 points at fractions k/S of the pixels.
         fill: ``"mean"`` (each image's mean colour; default), ``"blur"`` (Gaussian,
@@ -239,8 +241,6 @@ def curve_records(curve: FaithfulnessCurve, method: str, model_name: str) -> lis
         names as in :func:`faithfulness_table`; ``ci_low``/``ci_high`` is the 95 %
         percentile bootstrap CI of the mean over faces (1000 resamples, seed 0).
     """
-    from .localisation import bootstrap_ci
-
     is_del = curve.kind == "deletion"
     stem = f"deletion_auc_{curve.order}" if is_del else "insertion_auc"
     out = []
@@ -281,7 +281,8 @@ def faithfulness_table(
 
     Args:
         model: an :class:`FRModel`; images: (B, 3, 112, 112) float32 RGB 0..255.
-        methods: names in :data:`MAP_METHODS` (all by default).
+        methods: map method names (:func:`~pixelfiq_lib.core.maps.list_map_methods`, all by default;
+            ``"recommended"`` is recorded as the method it stands for).
         method_kwargs: extra keyword arguments per method, e.g.
             ``{"integrated_gradients": {"n_steps": 16}}``.
         deletion_fill, insertion_fill: the ``fill`` of each kind of curve.
@@ -296,14 +297,11 @@ def faithfulness_table(
         >>> pd.DataFrame(faithfulness_table(model, x, ["plq", "random"]))
     Taught in: 05_evaluation_metrics.ipynb
     """
-    methods = list(MAP_METHODS) if methods is None else list(methods)
-    unknown = [m for m in methods if m not in MAP_METHODS]
-    if unknown:
-        raise InvalidArgumentError(f"unknown map methods {unknown}; known: {list(MAP_METHODS)}")
+    methods = _resolve(methods)
     kw = dict(steps=steps, track=track, n_passes=n_passes, seed=seed, chunk_size=chunk_size)
     records = []
     for name in methods:
-        maps = MAP_METHODS[name](model, images, **(method_kwargs or {}).get(name, {}))
+        maps = map_spec(name).fn(model, images, **(method_kwargs or {}).get(name, {}))
         for curve in (
             deletion_curve(model, images, maps, order="low_first", fill=deletion_fill, **kw),
             deletion_curve(model, images, maps, order="high_first", fill=deletion_fill, **kw),
@@ -314,37 +312,22 @@ def faithfulness_table(
 
 
 # -------------------------------------------------------------- faithfulness
-def faithfulness_settings(n_passes: int, seed: int, fast: bool = False) -> dict[str, dict]:
-    """Per-method keyword arguments of the map methods, sized for a CPU.
+def _resolve(methods: Sequence[str] | None) -> list[str]:
+    """Registered method names, ``"recommended"`` resolved, each once (all if None)."""
+    names = list_map_methods() if methods is None else methods
+    return list(dict.fromkeys(resolve_map_method(m) for m in names))
 
-    Perturbation and Occlusion use 16 px windows on a 16 px grid (28 px in ``fast``),
-    Integrated Gradients 16 steps (4 in ``fast``); the counterfactual maps their
-    defaults (T 50; in ``fast`` T 10 and two SLIC granularities); the rest their
-    defaults with the run's T and seed.
-    """
-    win = 28 if fast else 16
-    grad = {"n_passes": n_passes, "seed": seed}
-    cf = {"seed": seed, **({"n_passes": 10, "n_segments": (25, 50)} if fast else {})}
-    return {
-        "plq": grad,
-        "plq_smooth": grad,
-        "plq_quality_gradient": grad,
-        "quality_gradient": grad,
-        "quality_gradient_smooth": grad,
-        "counterfactual": cf,
-        "counterfactual_prior": cf,
-        "random": {"seed": seed},
-        "perturbation": {"window": win, "stride": win, "n_passes": n_passes, "seed": seed},
-        "integrated_gradients": {"n_steps": 4 if fast else 16},
-        "occlusion": {"window": win, "stride": win},
-    }
+
+def faithfulness_settings(n_passes: int, seed: int, fast: bool = False) -> dict[str, dict]:
+    """Deprecated name of :func:`pixelfiq_lib.core.maps.map_settings` (same result)."""
+    return map_settings(n_passes, seed, fast)
 
 
 def faithfulness_curves(
     model: FRModel,
     faces: list[np.ndarray],
     *,
-    methods: tuple[str, ...] = tuple(MAP_METHODS),
+    methods: Sequence[str] | None = None,
     steps: int = 10,
     n_passes: int = 100,
     seed: int = 0,
@@ -354,9 +337,10 @@ def faithfulness_curves(
 
     Args:
         model: an :class:`FRModel`. faces: (112, 112, 3) uint8 RGB aligned faces.
-        methods: names of :data:`faithfulness.MAP_METHODS`.
+        methods: map method names (all registered ones by default; ``"recommended"``
+            is recorded as the method it stands for).
         steps: curve steps S (S + 1 points). n_passes, seed: SER-FIQ settings.
-        fast: the smaller method settings of :func:`faithfulness_settings`.
+        fast: the smaller method settings of :func:`~pixelfiq_lib.core.maps.map_settings`.
     Returns:
         (records ``{map_method, model, metric, mean, std, n}`` as in
         :func:`faithfulness.faithfulness_table`, ``{method: [deletion low-first,
@@ -365,13 +349,13 @@ def faithfulness_curves(
     """
     x = data.to_tensor(faces).to(model.device)
     kw = dict(steps=steps, n_passes=n_passes, seed=seed)
-    settings = faithfulness_settings(n_passes, seed, fast)
+    settings = map_settings(n_passes, seed, fast)
     from .progress import progress
 
     records, curves, seconds = [], {}, {}
-    for name in progress(methods, f"{model.name}: deletion/insertion", unit="map"):
+    for name in progress(_resolve(methods), f"{model.name}: deletion/insertion", unit="map"):
         start = time.perf_counter()
-        maps = MAP_METHODS[name](model, x, **settings.get(name, {}))
+        maps = map_spec(name).fn(model, x, **settings[name])
         curves[name] = [
             deletion_curve(model, x, maps, order="low_first", **kw),
             deletion_curve(model, x, maps, order="high_first", **kw),

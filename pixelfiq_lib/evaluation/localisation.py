@@ -34,15 +34,14 @@ import numpy as np
 import torch
 
 from .. import data
-from ..core.counterfactual import combine_prior, deviation_map, smooth_maps
-from ..core.maps import MAP_METHODS, SMOOTH_SIGMA, quality_gradient
+from ..core.maps import list_map_methods, map_settings, map_spec, resolve_map_method
 from ..core.quality import serfiq_quality
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
-from .faithfulness import faithfulness_settings
 from .perturbations import disturb, mask_textures
 from .progress import progress
 from .regions import lowest_region, network_region_reference
+from .stats import ci_record
 
 #: Where squares are placed, ``(x0, y0, x1, y1)`` exclusive end, of the 112x112 crop;
 #: also the region whose other pixels are the negatives of ``loc_auroc``.
@@ -53,9 +52,10 @@ SIZES = (20, 30, 40, 50)
 METRICS = ("loc_auroc", "loc_auroc_delta", "pointing", "delta_q")
 #: bbt identities the map constants, mean face and region references were fitted on.
 FIT_IDENTITIES = ("amy", "bernadette", "howard", "leonard")
-#: Methods judged by default: every map method of :data:`.maps.MAP_METHODS` (the paper's
-#: ``plq``, the library's maps, the Captum / pytorch-grad-cam baselines and ``random``).
-LOC_METHODS = tuple(MAP_METHODS)
+#: The map methods registered when this module was imported (the paper's ``plq``, the
+#: library's maps, the Captum / pytorch-grad-cam baselines and ``random``); the benchmark
+#: judges :func:`~pixelfiq_lib.core.maps.list_map_methods` (the live registry) by default.
+LOC_METHODS = tuple(list_map_methods())
 
 
 # ----------------------------------------------------------------------- occluders
@@ -191,25 +191,6 @@ def pointing(qmap: np.ndarray | torch.Tensor, occ: np.ndarray, threshold: float 
     return bool((win & occ).sum() / (win | occ).sum() >= threshold)
 
 
-def bootstrap_ci(
-    values: Sequence[float], n_boot: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float, float]:
-    """Mean and percentile bootstrap CI of the mean over faces: ``(mean, lo, hi)``."""
-    v = np.asarray(values, np.float64).ravel()
-    if not len(v):
-        raise InvalidArgumentError("bootstrap_ci needs at least one value")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
-    a = (1 - level) / 2
-    return float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
-
-
-def ci_record(values: Sequence[float], **keys) -> dict:
-    """``{**keys, mean, ci_low, ci_high, n}`` with a bootstrap 95 % CI."""
-    mean, lo, hi = bootstrap_ci(values)
-    return {**keys, "mean": mean, "ci_low": lo, "ci_high": hi, "n": len(values)}
-
-
 # -------------------------------------------------------------------- map computing
 def compute_maps(
     model: FRModel,
@@ -219,21 +200,18 @@ def compute_maps(
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Maps of several methods on one batch, sharing work between related methods.
 
-    ``plq_smooth`` reuses ``plq``, ``quality_gradient_smooth`` reuses
-    ``plq_quality_gradient`` and ``counterfactual_prior`` reuses ``counterfactual`` (with
-    their default smoothing and rank combination), so each is as if called alone.
+    A method with a ``derived_from`` in its :class:`~pixelfiq_lib.core.maps.MapSpec`
+    (``plq_smooth`` from ``plq``, ``quality_gradient_smooth`` from
+    ``plq_quality_gradient``, ``counterfactual_prior`` from ``counterfactual``) is its
+    base's maps, computed with the base's ``method_kwargs``, through its transform.
 
     Returns:
         (``{method: (B, H, W) float64 array}``, ``{method: seconds}``); a derived
-        method's seconds include its base method's.
+        method's seconds include its base method's. ``"recommended"`` is keyed by the
+        method it stands for.
     """
     kw = method_kwargs or {}
-    derived = {
-        "plq_smooth": "plq",
-        "quality_gradient_smooth": "plq_quality_gradient",
-        "counterfactual_prior": "counterfactual",
-    }
-    base_fns = {**MAP_METHODS, "quality_gradient": quality_gradient}
+    methods = list(dict.fromkeys(resolve_map_method(m) for m in methods))
     maps: dict[str, torch.Tensor] = {}
     secs: dict[str, float] = {}
 
@@ -241,20 +219,14 @@ def compute_maps(
         if name in maps:
             return
         start = time.perf_counter()
-        if name in derived:
-            run(derived[name])
-            base = maps[derived[name]]
-            if name == "counterfactual_prior":
-                out = combine_prior(base, deviation_map(x))
-            else:
-                out = smooth_maps(base, SMOOTH_SIGMA)
-            maps[name] = out
-            secs[name] = secs[derived[name]] + time.perf_counter() - start
+        derived = map_spec(name).derived_from
+        if derived is None:
+            maps[name] = map_spec(name).fn(model, x, **kw.get(name, {}))
+            secs[name] = time.perf_counter() - start
             return
-        if name not in base_fns:
-            raise InvalidArgumentError(f"unknown map method {name!r}; known: {list(MAP_METHODS)}")
-        maps[name] = base_fns[name](model, x, **kw.get(name, {}))
-        secs[name] = time.perf_counter() - start
+        run(derived.base)
+        maps[name] = derived.transform(maps[derived.base], x)
+        secs[name] = secs[derived.base] + time.perf_counter() - start
 
     for name in methods:
         run(name)
@@ -278,12 +250,26 @@ def report_faces(faces_by_identity: dict[str, list]) -> tuple[list, list[str]]:
     return [f for k in names for f in faces_by_identity[k]], names
 
 
+def pick_report_faces(faces_by_identity: dict[str, list], n: int = 0) -> list[np.ndarray]:
+    """``n`` REPORT face images, round-robin over the identities (all when ``n`` = 0).
+
+    Args:
+        faces_by_identity: ``{identity: [AlignedFace, ...]}``, e.g. :func:`.data.bbt_faces`.
+    Returns:
+        (112, 112, 3) uint8 images of identities outside :data:`FIT_IDENTITIES`, the
+        first face of each identity, then the second, ... (sorted identities).
+    """
+    groups = [[f.image for f in faces_by_identity[k]] for k in report_faces(faces_by_identity)[1]]
+    out = [g[i] for i in range(max(map(len, groups), default=0)) for g in groups if i < len(g)]
+    return out if n == 0 else out[:n]
+
+
 # ----------------------------------------------------------------------- benchmark
 def localisation_benchmark(
     model: FRModel,
     faces: Sequence[np.ndarray],
     *,
-    methods: Sequence[str] = LOC_METHODS,
+    methods: Sequence[str] | None = None,
     occluders: Sequence[str] = OCCLUDERS,
     sizes: Sequence[int] = SIZES,
     seed: int = 0,
@@ -296,13 +282,14 @@ def localisation_benchmark(
     Args:
         model: an :class:`FRModel`. faces: (112, 112, 3) uint8 aligned faces (use faces
             that no constant was fitted on, e.g. :func:`report_faces` of bbt).
-        methods: map methods (:data:`LOC_METHODS`).
+        methods: map method names (every registered one by default; ``"recommended"`` is
+            recorded as the method it stands for).
         occluders: :data:`OCCLUDERS`; squares at every size of ``sizes``, the others once
             (size 0 in the records).
         seed: occluder positions and the dropout masks. n_passes: T of Q̂ (delta_q) and of
             the gradient maps. method_kwargs: per-method options over the CPU-sized
-            defaults of :func:`.faithfulness.faithfulness_settings` (the same settings as
-            the deletion curves).
+            defaults of :func:`~pixelfiq_lib.core.maps.map_settings` (the same settings
+            as the deletion curves).
         verdicts: also measure region verdicts (40 px eye squares and sunglasses).
     Returns:
         ``{"records": [{map_method, model, occluder, size, metric, mean, ci_low,
@@ -314,7 +301,9 @@ def localisation_benchmark(
     faces = list(faces)
     if len(faces) < 2:
         raise InvalidArgumentError("localisation_benchmark needs at least 2 faces")
-    kw = {**faithfulness_settings(n_passes, seed), **(method_kwargs or {})}
+    methods = list_map_methods() if methods is None else methods
+    methods = list(dict.fromkeys(resolve_map_method(m) for m in methods))
+    kw = {**map_settings(n_passes, seed), **(method_kwargs or {})}
     x0 = data.to_tensor(faces).to(model.device)
     fb = forward_backward_seconds(model, x0)
     q0 = serfiq_quality(model, x0, n_passes=n_passes, seed=seed).q.cpu().numpy()

@@ -31,7 +31,8 @@ def ci_cell(rec: dict | None, digits: int = 3) -> str:
     return f"{rec['mean']:.{digits}f} [{lo:.{d}f}, {hi:.{d}f}]"
 
 
-def _markdown(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table of text cells under ``head``."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
@@ -54,7 +55,7 @@ def localisation_table(records: Sequence[dict], model: str, metric: str = "loc_a
     n = max(r["n"] for r in recs)
     rows = [[f"Q̂ change (n {n})", *(ci_cell(get.get((None, *c, "delta_q"))) for c in configs)]]
     rows += [[m, *(ci_cell(get.get((m, *c, metric))) for c in configs)] for m in _methods(recs)]
-    return _markdown(head, rows)
+    return markdown(head, rows)
 
 
 def deletion_table(records: Sequence[dict], model: str, track: str = "quality") -> str:
@@ -70,7 +71,7 @@ def deletion_table(records: Sequence[dict], model: str, track: str = "quality") 
         [m, *(ci_cell(recs.get((m, f"{stem}_{track}"))) for stem, _ in DELETION_COLUMNS)]
         for m in methods
     ]
-    return _markdown(head, rows)
+    return markdown(head, rows)
 
 
 def cost_table(costs: Sequence[dict]) -> str:
@@ -91,7 +92,7 @@ def cost_table(costs: Sequence[dict]) -> str:
                 *(f"{c['fwd_bwd_equivalents']:.1f}" if c else "–" for c in cells),
             ]
         )
-    return _markdown(head, rows)
+    return markdown(head, rows)
 
 
 def verdict_table(verdicts: Sequence[dict]) -> str:
@@ -106,7 +107,7 @@ def verdict_table(verdicts: Sequence[dict]) -> str:
         [meth, *(f"{get[(meth, *c)]['accuracy']:.2f}" if (meth, *c) in get else "–" for c in cols)]
         for meth in _methods(verdicts)
     ]
-    return _markdown(head, rows)
+    return markdown(head, rows)
 
 
 def _n_faces(verdicts: Sequence[dict], model: str, occluder: str) -> int:

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 import torch.nn.functional as F
-from onnx import numpy_helper
 from torch import nn
 
 from ..config import get_device
@@ -195,30 +193,6 @@ def _linear(weight: np.ndarray, bias: np.ndarray | None) -> nn.Linear:
         if bias is not None:
             layer.bias.copy_(torch.tensor(bias, dtype=torch.float32))
     return layer
-
-
-def _bn1d(arrays: dict[str, np.ndarray], node: onnx.NodeProto) -> nn.BatchNorm1d:
-    """An ``nn.BatchNorm1d`` from an ONNX ``BatchNormalization`` node (inference mode)."""
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    gamma, beta, mean, var = (torch.tensor(arrays[i], dtype=torch.float32) for i in node.input[1:5])
-    bn = nn.BatchNorm1d(gamma.numel(), eps=float(attrs.get("epsilon", 1e-5)))
-    with torch.no_grad():
-        bn.weight.copy_(gamma)
-        bn.bias.copy_(beta)
-        bn.running_mean.copy_(mean)
-        bn.running_var.copy_(var)
-    return bn
-
-
-def _node(model: onnx.ModelProto, output: str) -> onnx.NodeProto:
-    for node in model.graph.node:
-        if output in node.output:
-            return node
-    raise ModelError(f"the graph has no node producing {output!r}")
-
-
-def _arrays(model: onnx.ModelProto) -> dict[str, np.ndarray]:
-    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
 def _finish(model: FRModel, device: str | torch.device | None) -> FRModel:

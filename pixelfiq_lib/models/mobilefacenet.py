@@ -26,14 +26,12 @@ from .base import (
     FRModel,
     InputAdapter,
     ModelInfo,
-    _arrays,
     _body,
     _finish,
     _linear,
-    _node,
 )
 from .cache import _cached_onnx, _download, cache_state, file_digest, verify_file
-from .onnx_graph import _onnx_to_torch, prepare_onnx, split_onnx
+from .onnx_graph import _arrays, _node, _onnx_to_torch, prepare_onnx, split_onnx
 
 logger = logging.getLogger(__name__)
 

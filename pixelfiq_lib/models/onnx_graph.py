@@ -1,5 +1,6 @@
 """ONNX graph surgery: dequantise, fold constants, drop unused inputs, make the batch
-dynamic, split, and convert to torch."""
+dynamic, split, and convert to torch; and the helpers that read a head's weights
+straight from a graph (``_node``, ``_arrays``, ``_bn1d``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import onnx
+import torch
 from onnx import numpy_helper, version_converter
 from onnx.utils import Extractor
-from torch import fx
+from torch import fx, nn
 
 from ..errors import ModelError
 
@@ -218,6 +220,31 @@ def split_onnx(model: onnx.ModelProto, split: str) -> tuple[onnx.ModelProto, onn
             )
         known.update(node.output)
     return body, head
+
+
+# ---------------------------------------------- weights read straight from a graph
+def _bn1d(arrays: dict[str, np.ndarray], node: onnx.NodeProto) -> nn.BatchNorm1d:
+    """An ``nn.BatchNorm1d`` from an ONNX ``BatchNormalization`` node (inference mode)."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    gamma, beta, mean, var = (torch.tensor(arrays[i], dtype=torch.float32) for i in node.input[1:5])
+    bn = nn.BatchNorm1d(gamma.numel(), eps=float(attrs.get("epsilon", 1e-5)))
+    with torch.no_grad():
+        bn.weight.copy_(gamma)
+        bn.bias.copy_(beta)
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+    return bn
+
+
+def _node(model: onnx.ModelProto, output: str) -> onnx.NodeProto:
+    for node in model.graph.node:
+        if output in node.output:
+            return node
+    raise ModelError(f"the graph has no node producing {output!r}")
+
+
+def _arrays(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
 def _onnx_to_torch(model: onnx.ModelProto) -> fx.GraphModule:

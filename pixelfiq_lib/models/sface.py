@@ -14,9 +14,9 @@ from torch import nn
 from ..core.constants import PAPER_ALPHA, PAPER_R
 from ..core.scale100 import Q100_FITTED_ON, Q100_REPORTED_ON, Quality100
 from ..errors import ModelError
-from .base import FRModel, ModelInfo, _arrays, _bn1d, _body, _finish, _linear, _node
+from .base import FRModel, ModelInfo, _body, _finish, _linear
 from .cache import _cached_onnx, cache_state, verify_file
-from .onnx_graph import _onnx_to_torch, prepare_onnx, split_onnx
+from .onnx_graph import _arrays, _bn1d, _node, _onnx_to_torch, prepare_onnx, split_onnx
 
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 SFACE_SHA256 = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model
+from helpers.models import make_tiny_model
 
 from pixelfiq_lib.core.backprop import (
     aggregate_gradients,

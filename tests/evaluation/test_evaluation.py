@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from pixelfiq_lib import config, errors
-from pixelfiq_lib.cli import report
 from pixelfiq_lib.core import maps as core_maps
 from pixelfiq_lib.evaluation import (
     benchmark_set,
     experiments,
     faithfulness,
     perturbations,
+    report,
     verification,
 )
 
@@ -565,8 +565,8 @@ def test_evaluation_tables_reproduce_the_edc_numbers_on_bbt(tmp_path, capsys):
     EDC pAUCs recomputed from comparisons.csv and .parquet alone."""
     import pandas as pd
 
-    from pixelfiq_lib.cli.evaluate import run_evaluation
     from pixelfiq_lib.evaluation import tables
+    from pixelfiq_lib.evaluation.run import run_evaluation
 
     out = tmp_path / "out"
     res = run_evaluation(

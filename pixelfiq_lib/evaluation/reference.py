@@ -6,10 +6,12 @@ Each image in turn: the whole network T times for Q̂, then one backward pass.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..core.backprop import PLQResult, aggregate_gradients, resolve_a, value_map
+from ..core.constants import PAPER_B
 from ..core.quality import (
     QualityResult,
     SerfiqSettings,
@@ -19,8 +21,9 @@ from ..core.quality import (
 )
 from ..core.regression import QualityNode
 from ..data.checks import check_images
-from ..models.base import FRModel
-from .constants import PAPER_B
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 
 # ------------------------------------------------------------------------- naive path
@@ -41,9 +44,9 @@ def naive_pixel_quality_map(
 
     For each image in a Python loop: the image is repeated T times and sent through
     the *whole* network (body T times, then the dropout masks of
-    :func:`~pixelfiq_lib.quality.dropout_masks` with ``seed``, then the head); then a
+    :func:`~pixelfiq_lib.core.quality.dropout_masks` with ``seed``, then the head); then a
     separate gradient pass runs the body again, fits the quality node and back-propagates.
-    Same arguments and result as :func:`~pixelfiq_lib.backprop.pixel_quality_map`, whose
+    Same arguments and result as :func:`~pixelfiq_lib.core.backprop.pixel_quality_map`, whose
     outputs it reproduces (same masks, hence the same Q̂).
     """
     images = check_images(images, model)

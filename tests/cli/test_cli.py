@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from pixelfiq_lib import cli
-from pixelfiq_lib.cli import inputs
+from pixelfiq_lib.batch import inputs
 from pixelfiq_lib.data import detect_faces, load_image, sample_image_paths
 
 pytestmark = pytest.mark.slow
@@ -345,7 +345,7 @@ def test_resume_refuses_other_settings(explained, photo_dir, tmp_path, in_proces
 
 
 def test_missing_plugin_module_exits_2(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "pixelfiq_lib.cli.evaluate", None)  # import fails
+    monkeypatch.setitem(sys.modules, "pixelfiq_lib.cli.commands.evaluate", None)  # import fails
     assert cli.main(["evaluate", "--help"]) == 2
     assert "pixelfiq evaluate" in capsys.readouterr().err
 

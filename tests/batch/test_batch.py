@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pixelfiq_lib import files
-from pixelfiq_lib.cli import inputs, outputs, pipeline, table
+from pixelfiq_lib.batch import inputs, outputs, pipeline, scoring, table
 from pixelfiq_lib.errors import InvalidArgumentError, NoFaceError
 
 STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9a-f]{8}$")
@@ -295,12 +295,12 @@ def test_a_failing_face_is_isolated_from_its_batch(monkeypatch):
     def score(model, faces, opts):
         if any(f == "bad" for f in faces):
             raise ValueError("degenerate")
-        return [pipeline._Score(0.5, 0.9, 0.01, None) for _ in faces]
+        return [scoring._Score(0.5, 0.9, 0.01, None) for _ in faces]
 
-    monkeypatch.setattr(pipeline, "_score_chunk", score)
+    monkeypatch.setattr(scoring, "_score_chunk", score)
     opts = pipeline.BatchOptions(csv_path=Path("x.csv"))
     monkeypatch.setattr(_FakeModel.device, "type", "cuda")  # one chunk: the retry path
-    out = pipeline.score_faces(_FakeModel(), ["f1", "bad", "f2"], opts)
+    out = scoring.score_faces(_FakeModel(), ["f1", "bad", "f2"], opts)
     assert [type(o).__name__ for o in out] == ["_Score", "ValueError", "_Score"]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pixelfiq_lib.cli import inputs, pipeline, table
+from pixelfiq_lib.batch import inputs, pipeline, scoring, table
 from pixelfiq_lib.data import detect_faces, load_image, sample_image_paths
 
 pytestmark = pytest.mark.slow
@@ -158,7 +158,7 @@ def test_disk_full_run_resumed_equals_an_uninterrupted_run(photos, tmp_path, run
 
     out = tmp_path / "full"
     with monkeypatch.context() as m:
-        m.setattr(pipeline, "write_face_files", full)
+        m.setattr(scoring, "write_face_files", full)
         assert run(["explain", str(photos), "--out", str(out), *PASSES]) == 1
     rows = _rows(out / "results.csv")
     assert [r["status"] for r in rows].count("error") == 3

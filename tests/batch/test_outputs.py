@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from pixelfiq_lib import viz
-from pixelfiq_lib.cli import figures, outputs, pipeline
-from pixelfiq_lib.cli.inputs import InputItem, display_path
+from pixelfiq_lib.batch import figures, outputs, pipeline, scoring
+from pixelfiq_lib.batch.inputs import InputItem, display_path
 from pixelfiq_lib.data import sample_image_paths
 from pixelfiq_lib.files import atomic_write
 
@@ -37,11 +37,13 @@ def test_lookup_table_gives_matplotlibs_colours():
     plq = rng.random((112, 112)).astype(np.float32)
     plq[0, :4] = [0.0, 1.0, 0.5, 255 / 256]
     face = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(figures.overlay(face, plq), viz.overlay(face, plq))
     import matplotlib
 
-    want = np.round(255 * matplotlib.colormaps[viz.PLQ_CMAP](plq)[..., :3]).astype(np.uint8)
-    np.testing.assert_array_equal(figures.colour_map(plq), want)
+    colours = matplotlib.colormaps[viz.PLQ_CMAP](plq)[..., :3]
+    want = np.round(255 * colours).astype(np.uint8)
+    np.testing.assert_array_equal(viz.colour_map(plq), want)
+    blend = 0.5 * (face.astype(np.float32) / 255.0) + 0.5 * colours
+    np.testing.assert_array_equal(viz.overlay(face, plq), np.round(255 * blend).astype(np.uint8))
 
 
 def test_figure_has_the_three_panel_layout():
@@ -51,7 +53,7 @@ def test_figure_has_the_three_panel_layout():
     arr = np.asarray(img)
     centre = [int(250 * k + 125) for k in range(3)]
     assert tuple(arr[150, centre[0]]) == (200, 200, 200)  # the face
-    assert tuple(arr[150, centre[1]]) == tuple(figures.colour_map(np.zeros((1, 1)))[0, 0])
+    assert tuple(arr[150, centre[1]]) == tuple(viz.colour_map(np.zeros((1, 1)))[0, 0])
     assert (arr[:40] < 128).any()  # the Q̂ line is drawn
 
 
@@ -103,7 +105,7 @@ def test_csv_and_maps_equal_the_matplotlib_pipeline(tmp_path, sface, monkeypatch
     new = _demo_run(tmp_path / "new", sface)
     bare = _demo_run(tmp_path / "none", sface, "none")
     with monkeypatch.context() as m:
-        m.setattr(pipeline, "write_face_files", _legacy_write_face_files)
+        m.setattr(scoring, "write_face_files", _legacy_write_face_files)
         old = _demo_run(tmp_path / "old", sface)
     csv = (old / "results.csv").read_bytes()
     assert (new / "results.csv").read_bytes() == csv

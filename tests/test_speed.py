@@ -11,11 +11,12 @@ import json
 
 import pytest
 import torch
-from conftest import make_tiny_model
+from helpers.models import make_tiny_model
 
-from pixelfiq_lib.cli import bench
-from pixelfiq_lib.core import reference
+from pixelfiq_lib import speed as bench
+from pixelfiq_lib.cli.commands import bench as bench_command
 from pixelfiq_lib.core.backprop import pixel_quality_map
+from pixelfiq_lib.evaluation import reference
 
 
 def test_naive_and_fast_paths_agree_on_sface(sface, real_faces, threads):
@@ -100,7 +101,9 @@ def test_every_method_runs_on_a_tiny_model():
 def test_cli_writes_the_report(tmp_path, monkeypatch):
     model = make_tiny_model(torch.float32, size=112)
     monkeypatch.setattr(bench, "load_model", lambda name, device=None: model)
-    parser = bench.add_cli_arguments(argparse.ArgumentParser())
+    sub = argparse.ArgumentParser().add_subparsers()
+    bench_command.add_parser(sub)
+    parser = sub.choices["bench"]
     out = tmp_path / "bench.json"
     args = parser.parse_args(
         [
@@ -125,7 +128,7 @@ def test_cli_writes_the_report(tmp_path, monkeypatch):
             "cli_quality",
         ]
     )
-    assert bench.run_cli(args) == 0
+    assert bench_command.run(args) == 0
     report = json.loads(out.read_text())
     assert set(report["machine"]) >= {
         "cpu",

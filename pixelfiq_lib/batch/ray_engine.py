@@ -4,7 +4,7 @@ The input list becomes a Ray Dataset of paths. CPU tasks decode, detect and alig
 input (the same :func:`pipeline._extract` as the thread pipeline, one row per face or
 one failure row per input); an actor pool scores faces in batches, each actor loading
 the network once (on one GPU per actor when the cluster has GPUs and ``--device`` is
-not ``cpu``), and writes the maps and figures with the same :func:`pipeline.face_row`
+not ``cpu``), and writes the maps and figures with the same :func:`.scoring.face_row`
 as the single-process run, so the rows, statuses and columns are the same. The rows
 go to Parquet shards (``results.csv``'s columns, as text, plus ``map_path``, the map's
 absolute path) and to ``results.csv`` in input order.
@@ -30,7 +30,8 @@ import numpy as np
 import ray
 
 from .inputs import COLUMNS, InputItem
-from .pipeline import BatchOptions, _extract, face_row, failure_row, prepare_table, score_faces
+from .pipeline import BatchOptions, _extract, prepare_table
+from .scoring import face_row, failure_row, score_faces
 
 log = logging.getLogger(__name__)
 

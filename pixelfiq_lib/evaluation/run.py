@@ -1,4 +1,4 @@
-"""``pixelfiq evaluate``: the evaluation driver and its command line.
+"""The evaluation driver behind ``pixelfiq evaluate`` (:func:`run_evaluation`).
 
 ``results.json`` sections: ``meta``, ``verification``, ``probes``, ``edc``,
 ``faithfulness`` (deletion/insertion AUCs with bootstrap ``ci_low``/``ci_high``),
@@ -11,9 +11,7 @@ sunglasses whose lowest region is the covered eye).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -21,15 +19,15 @@ import numpy as np
 
 from .. import data
 from ..config import get_device
+from ..core.maps import list_map_methods, map_settings
 from ..errors import InvalidArgumentError, PixelfiqError
 from ..evaluation.benchmark_set import BenchmarkSet, build_benchmark
 from ..evaluation.experiments import paper_experiments
 from ..evaluation.faithfulness import (
     FaithfulnessCurve,
     faithfulness_curves,
-    faithfulness_settings,
 )
-from ..evaluation.localisation import FIT_IDENTITIES, LOC_METHODS, localisation_benchmark
+from ..evaluation.localisation import FIT_IDENTITIES, localisation_benchmark
 from ..evaluation.perturbations import DEGRADATIONS, TURNED_YAW, yaw_proxy
 from ..evaluation.progress import show_progress, stage_bar
 from ..evaluation.tables import (
@@ -174,14 +172,14 @@ def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results
     fast = cfg["fast"]
     occluders = ("black", "sunglasses") if fast else None
     log.info("%s: occluder localisation on %d faces", model.name, len(faces))
-    kw = faithfulness_settings(cfg["passes"], cfg["seed"], fast)
+    kw = map_settings(cfg["passes"], cfg["seed"], fast)
     out = _timed(
         results["meta"]["timings_s"][model.name],
         "localisation",
         localisation_benchmark,
         model,
         faces,
-        methods=LOC_METHODS,
+        methods=tuple(list_map_methods()),
         sizes=tuple(cfg["loc_sizes"]),
         seed=cfg["seed"],
         n_passes=cfg["passes"],
@@ -239,7 +237,7 @@ def run_evaluation(
     per-comparison tables ``images.parquet``/``.csv`` and ``comparisons.parquet``/``.csv``
     (:mod:`~pixelfiq_lib.evaluation.tables`).
 
-    Args: see :func:`add_cli_arguments` (``models=None``: every ready network;
+    Args: see :func:`evaluation_config` (``models=None``: every ready network;
         ``faces``: the face kept per photo, ``"main"`` or ``"largest"``; ``progress``:
         tqdm bars on stderr for the long stages).
     Taught in: 05_evaluation_metrics.ipynb
@@ -339,9 +337,9 @@ def _set_meta(bset: BenchmarkSet, faces: tuple[list, list, list]) -> dict:
     }
 
 
-# ---------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------ settings
 #: Defaults of the size options, normal and with ``--fast``.
-DEFAULTS = {
+EVALUATION_DEFAULTS = {
     "passes": 100,
     "copies": 3,
     "paper_faces": 12,
@@ -349,7 +347,7 @@ DEFAULTS = {
     "faith_steps": 8,
     "loc_faces": 4,
 }
-FAST_DEFAULTS = {
+FAST_EVALUATION_DEFAULTS = {
     "passes": 20,
     "copies": 1,
     "paper_faces": 3,
@@ -362,118 +360,29 @@ FAST_DEFAULTS = {
 LOC_SIZES, FAST_LOC_SIZES = (40,), (40,)
 
 
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``pixelfiq evaluate`` (the ``pixelfiq`` command dispatches here)."""
-    from . import argtypes
+def evaluation_config(
+    *,
+    fast: bool = False,
+    seed: int = 0,
+    max_pairs: int = 200_000,
+    loc_sizes: str | tuple[int, ...] | None = None,
+    **sizes: int | None,
+) -> dict:
+    """Validated keyword arguments of :func:`run_evaluation` from user settings.
 
-    add = parser.add_argument
-    add(
-        "--data",
-        required=True,
-        metavar="DIR",
-        help="identity-labelled faces DIR/<identity>/<image> (LFW layout; DIR/pairs.txt in "
-        "LFW format is used when present)",
-    )
-    add("--out", required=True, metavar="OUT", help="output folder (results.json, tables, plots)")
-    add(
-        "--model",
-        action="append",
-        default=None,
-        metavar="NAME",
-        help="network; repeat for several (default: every ready one, see `pixelfiq models`)",
-    )
-    add(
-        "--seed",
-        type=argtypes.seed,
-        default=0,
-        metavar="S",
-        help="seeds pairs, degradations, squares, dropout masks (default 0)",
-    )
-    add(
-        "--fast",
-        action="store_true",
-        help="tiny run: T=20, 1 probe copy, 3 faces for the "
-        "paper's experiments, 2 faces x 4 steps for the curves (explicit options still win)",
-    )
-    add(
-        "--passes",
-        type=argtypes.passes,
-        default=None,
-        metavar="T",
-        help=f"SER-FIQ passes T (default {DEFAULTS['passes']}, fast {FAST_DEFAULTS['passes']})",
-    )
-    add(
-        "--copies",
-        type=argtypes.non_negative,
-        default=None,
-        metavar="K",
-        help="degraded probe copies per image "
-        f"(default {DEFAULTS['copies']}, fast {FAST_DEFAULTS['copies']})",
-    )
-    add(
-        "--max-pairs",
-        type=argtypes.positive,
-        default=200_000,
-        metavar="N",
-        help="cap on comparisons; a seeded sample above it (default 200000)",
-    )
-    add(
-        "--paper-faces",
-        type=argtypes.positive,
-        default=None,
-        metavar="N",
-        help="faces for the paper's "
-        f"experiments (default {DEFAULTS['paper_faces']}, fast {FAST_DEFAULTS['paper_faces']})",
-    )
-    add(
-        "--faith-faces",
-        type=argtypes.non_negative,
-        default=None,
-        metavar="N",
-        help="faces for deletion/insertion "
-        "curves, the first N of the paper-experiment faces; 0 = every face of DIR "
-        f"(default {DEFAULTS['faith_faces']}, fast {FAST_DEFAULTS['faith_faces']})",
-    )
-    add(
-        "--loc-faces",
-        type=argtypes.non_negative,
-        default=None,
-        metavar="N",
-        help="faces for the occluder-localisation benchmark, from identities outside the "
-        "FIT identities of bbt; 0 = all "
-        f"(default {DEFAULTS['loc_faces']}, fast {FAST_DEFAULTS['loc_faces']})",
-    )
-    add(
-        "--loc-sizes",
-        default=None,
-        metavar="S,S",
-        help="square occluder sides in px, 20-50 (default "
-        f"{','.join(map(str, LOC_SIZES))}; a full run: 20,30,40,50)",
-    )
-    add(
-        "--faith-steps",
-        type=argtypes.positive,
-        default=None,
-        metavar="S",
-        help="deletion/insertion steps "
-        f"(default {DEFAULTS['faith_steps']}, fast {FAST_DEFAULTS['faith_steps']})",
-    )
-    add(
-        "--faces",
-        choices=("main", "largest"),
-        default="main",
-        help="the face scored per photo: main (default; the subject, largest box area minus "
-        "twice the squared offset from the image centre, insightface's rule) or largest",
-    )
-    add("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
-    add("--quiet", action="store_true", help="warnings only, no progress bars")
-    add("--debug", action="store_true", help="debug logs, with tracebacks")
+    ``sizes`` are ``passes``, ``copies``, ``paper_faces``, ``faith_faces``,
+    ``faith_steps`` and ``loc_faces``; ``None`` takes :data:`EVALUATION_DEFAULTS`
+    (:data:`FAST_EVALUATION_DEFAULTS` with ``fast``); ``loc_sizes`` may be "30,40".
 
-
-def cli_config(args: argparse.Namespace) -> dict:
-    """Keyword arguments of :func:`run_evaluation` from parsed options (validated)."""
-    base = FAST_DEFAULTS if args.fast else DEFAULTS
-    cfg = {k: base[k] if getattr(args, k) is None else int(getattr(args, k)) for k in base}
+    Raises:
+        InvalidArgumentError: a size below its minimum, bad ``loc_sizes``, a seed < 0 or
+            ``max_pairs`` < 1 (every problem in one message, named by its option).
+    """
+    base = FAST_EVALUATION_DEFAULTS if fast else EVALUATION_DEFAULTS
+    unknown = set(sizes) - set(base)
+    if unknown:
+        raise InvalidArgumentError(f"unknown evaluation settings: {', '.join(sorted(unknown))}")
+    cfg = {k: base[k] if sizes.get(k) is None else int(sizes[k]) for k in base}
     low = {
         "passes": 2,
         "copies": 0,
@@ -483,62 +392,20 @@ def cli_config(args: argparse.Namespace) -> dict:
         "loc_faces": 0,
     }
     bad = [f"--{k.replace('_', '-')} must be at least {v}" for k, v in low.items() if cfg[k] < v]
-    sizes = FAST_LOC_SIZES if args.fast else LOC_SIZES
-    if args.loc_sizes is not None:
+    sides = FAST_LOC_SIZES if fast else LOC_SIZES
+    if loc_sizes is not None:
         try:
-            sizes = tuple(int(v) for v in str(args.loc_sizes).split(",") if v.strip())
+            sides = (
+                tuple(int(v) for v in str(loc_sizes).split(",") if v.strip())
+                if isinstance(loc_sizes, str)
+                else tuple(int(v) for v in loc_sizes)
+            )
         except ValueError:
-            sizes = ()
-        if not sizes or any(not 20 <= v <= 50 for v in sizes):
+            sides = ()
+        if not sides or any(not 20 <= v <= 50 for v in sides):
             bad.append("--loc-sizes must be comma-separated sides between 20 and 50")
-    if args.max_pairs < 1 or args.seed < 0:
+    if max_pairs < 1 or seed < 0:
         bad.append("--max-pairs must be at least 1 and --seed non-negative")
     if bad:
         raise InvalidArgumentError("; ".join(bad))
-    return {
-        **cfg,
-        "seed": args.seed,
-        "fast": bool(args.fast),
-        "max_pairs": args.max_pairs,
-        "loc_sizes": sizes,
-        "models": args.model,
-        "device": args.device,
-        "faces": args.faces,
-        "progress": not args.quiet,
-    }
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """``pixelfiq evaluate``: run, write OUT, print a short summary to stderr; exit status 0."""
-    results = run_evaluation(args.data, args.out, **cli_config(args))
-    print(summary_text(results, Path(args.out)), file=sys.stderr, flush=True)
-    return 0
-
-
-def summary_text(results: dict, out_dir: Path) -> str:
-    """The closing lines of ``pixelfiq evaluate``."""
-    meta = results["meta"]
-    lines = [
-        f"pixelfiq: {meta['n_images']} faces of {meta['n_identities']} identities "
-        f"(+{meta['n_probe_copies']} degraded probes), {meta['n_comparisons']} comparisons, "
-        f"seed {meta['seed']}, T={meta['passes']}, {meta['timings_s']['total']:.0f} s"
-    ]
-    for ver in results["verification"]:
-        pa = {
-            r["quality_method"]: r["pauc_0.2"]
-            for r in results["edc"]
-            if r["model"] == ver["model"] and r["variant"] == "fixed" and r["fmr"] == 1e-3
-        }
-        sq = results["paper_experiments"][ver["model"]]["squares"]["by_side"]
-        drop = next((r["frac_q_drop"] for r in sq if r["side"] == 40), None)
-        lines.append(
-            f"pixelfiq: {ver['model']}: ROC AUC {ver['roc_auc']:.3f}, FNMR@FMR1e-3 "
-            f"{ver['fnmr_at_fmr_1e-3']:.3f}; pAUC0.2 SER-FIQ {pa.get('serfiq', 0):.4f} "
-            f"vs random {pa.get('random', 0):.4f}; 40px square lowers Q̂ for "
-            f"{'n/a' if drop is None else f'{drop:.0%}'} of faces"
-        )
-    lines.append(
-        f"pixelfiq: results in {out_dir / 'results.json'} (tables *.csv/*.md, plots *.png; "
-        "per image and per comparison: images.parquet, comparisons.parquet)"
-    )
-    return "\n".join(lines)
+    return {**cfg, "seed": seed, "fast": bool(fast), "max_pairs": max_pairs, "loc_sizes": sides}

@@ -67,7 +67,7 @@ def write_face_files(
     ``<stem>.png``.
 
     The figure (aligned face | map | overlay, Q̂ on top) is composed with numpy and PIL
-    (:mod:`pixelfiq_lib.cli.figures`): no matplotlib state, safe in threads.
+    (:mod:`pixelfiq_lib.batch.figures`): no matplotlib state, safe in threads.
 
     Args:
         folder: the output folder.

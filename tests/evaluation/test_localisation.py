@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model
+from helpers.models import make_tiny_model
 
 from pixelfiq_lib.core import counterfactual as cf
+from pixelfiq_lib.core import map_methods
 from pixelfiq_lib.core import maps as core_maps
 from pixelfiq_lib.core.quality import serfiq_quality
 from pixelfiq_lib.errors import InvalidArgumentError
 from pixelfiq_lib.evaluation import localisation as loc
-from pixelfiq_lib.evaluation import regions
+from pixelfiq_lib.evaluation import regions, stats
 
 
 def square_mask(x0=40, y0=40, size=20) -> np.ndarray:
@@ -52,16 +53,16 @@ def test_pointing_finds_the_lowest_square():
 def test_bootstrap_ci_on_a_known_distribution():
     rng = np.random.default_rng(1)
     v = rng.normal(2.0, 1.0, 400)
-    mean, lo, hi = loc.bootstrap_ci(v, n_boot=2000)
+    mean, lo, hi = stats.bootstrap_ci(v, n_boot=2000)
     assert mean == pytest.approx(v.mean())
     assert lo < 2.0 < hi  # holds for this seed; the true mean is 2
     # percentile CI width ~ 2 * 1.96 * sigma / sqrt(n) = 0.196
     assert hi - lo == pytest.approx(2 * 1.96 / np.sqrt(400), rel=0.15)
-    assert loc.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0, 3.0)
+    assert stats.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0, 3.0)
 
 
 def test_ci_record_fields():
-    rec = loc.ci_record([0.1, 0.2, 0.3], map_method="plq", metric="loc_auroc")
+    rec = stats.ci_record([0.1, 0.2, 0.3], map_method="plq", metric="loc_auroc")
     assert set(rec) == {"map_method", "metric", "mean", "ci_low", "ci_high", "n"}
     assert rec["ci_low"] <= rec["mean"] <= rec["ci_high"] and rec["n"] == 3
 
@@ -181,7 +182,7 @@ def test_quality_gradient_matches_finite_differences_of_q_hat():
     model = make_tiny_model(torch.float64, size=16)
     x = torch.rand(1, 3, 16, 16, dtype=torch.float64) * 255
     kw = dict(n_passes=6, seed=2, alpha=10.0, r=0.5)
-    g = core_maps.quality_gradient(model, x, **kw)
+    g = map_methods.quality_gradient(model, x, **kw)
     h = 1e-3
     for i, j in ((3, 4), (8, 8), (12, 1)):
         parts = []
@@ -204,9 +205,9 @@ def test_smoothed_maps_are_smooth_versions():
 
 def test_quality_map_dispatches_and_rejects_unknown_names(sface, real_faces):
     x = real_faces[:1]
-    assert torch.equal(
-        core_maps.quality_map(sface, x, "plq", n_passes=8), core_maps.plq_map(sface, x, n_passes=8)
-    )
+    want = map_methods.plq_map(sface, x, n_passes=8)
+    assert torch.equal(core_maps.quality_map(sface, x, "plq", n_passes=8), want)
+    assert torch.equal(core_maps.quality_map(sface, x, n_passes=8), want), "plq: the default"
     with pytest.raises(InvalidArgumentError, match="unknown map method"):
         core_maps.quality_map(sface, x, "nomap")
     assert set(core_maps.MAP_DESCRIPTIONS) == set(core_maps.MAP_METHODS)
@@ -229,6 +230,6 @@ def test_lowest_region_against_a_reference():
 
 def test_packaged_region_references_cover_every_network_and_method():
     for name in ("sface", "mobilefacenet"):
-        for method in loc.LOC_METHODS:
+        for method in core_maps.list_map_methods():
             ref = regions.network_region_reference(name, method)
             assert ref is not None and set(ref["std"]) == set(regions.FACE_REGIONS), (name, method)

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from pixelfiq_lib import cli
-from pixelfiq_lib.cli.inputs import COLUMNS
+from pixelfiq_lib.batch.inputs import COLUMNS
 from pixelfiq_lib.data import extract_faces, sample_image_paths
 
 ray = pytest.importorskip(

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime
+import gc
 import os
 import platform
 import subprocess
@@ -103,3 +106,48 @@ def timed(
     if cuda:
         torch.cuda.synchronize(device)
     return out, time.perf_counter() - start
+
+
+# ------------------------------------------------------------------ peak memory
+def _status_kb(key: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{key} not in /proc/self/status")
+
+
+def _reset_cpu_peak() -> int | None:
+    """Return freed heap to the system, reset the peak RSS; the RSS now (kB), or None."""
+    gc.collect()
+    libc_name = ctypes.util.find_library("c")
+    try:
+        if libc_name:
+            ctypes.CDLL(libc_name).malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return _status_kb("VmRSS")
+    except (OSError, AttributeError):
+        return None
+
+
+def peak_memory_mb(fn: Callable[[], object], device: torch.device) -> float | None:
+    """Rise of peak memory (MiB) during one call of ``fn``; None where it cannot be read.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` over the allocated memory before the call.
+    CPU (Linux): peak resident set ``VmHWM`` over ``VmRSS`` before the call, after
+    ``malloc_trim`` and a reset of the peak through ``/proc/self/clear_refs``.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    base = _reset_cpu_peak()
+    if base is None:
+        return None
+    fn()
+    return (_status_kb("VmHWM") - base) / 1024

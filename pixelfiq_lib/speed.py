@@ -6,8 +6,8 @@ and batch size, in one process and on the same real aligned faces:
 * ``forward``: the embedding, no gradient;
 * ``forward_backward``: **the floor**: forward and backward to the input of the sum of
   the embedding's components, in the same chunks as the PLQ path;
-* ``quality``: SER-FIQ (:func:`~pixelfiq_lib.quality.serfiq_quality`, T passes);
-* ``plq``: the full map (:func:`~pixelfiq_lib.backprop.pixel_quality_map`);
+* ``quality``: SER-FIQ (:func:`~pixelfiq_lib.core.quality.serfiq_quality`, T passes);
+* ``plq``: the full map (:func:`~pixelfiq_lib.core.backprop.pixel_quality_map`);
 * ``naive_plq``: :func:`naive_pixel_quality_map`, the official code's way;
 * ``captum_ig``: Captum ``IntegratedGradients`` on the cosine to the unmodified embedding;
 * ``captum_occlusion``: Captum ``Occlusion`` on the same target;
@@ -26,11 +26,6 @@ to the system) or of ``torch.cuda.max_memory_allocated`` (CUDA) over one call.
 
 from __future__ import annotations
 
-import argparse
-import ctypes
-import ctypes.util
-import gc
-import json
 import math
 import os
 import statistics
@@ -40,16 +35,15 @@ from pathlib import Path
 
 import torch
 
-from ..config import get_device
-from ..core.backprop import pixel_quality_map
-from ..core.baselines import similarity_forward
-from ..core.batching import chunk_size as chunk_size_for
-from ..core.quality import (
+from .core.backprop import pixel_quality_map
+from .core.baselines import similarity_forward
+from .core.batching import chunk_size as chunk_size_for
+from .core.quality import (
     serfiq_quality,
 )
-from ..core.reference import naive_pixel_quality_map
-from ..models import FRModel, list_models, load_model
-from .runinfo import run_metadata, timed
+from .evaluation.reference import naive_pixel_quality_map
+from .evaluation.runinfo import peak_memory_mb, run_metadata, timed
+from .models import FRModel, list_models, load_model
 
 METHODS = (
     "forward",
@@ -187,7 +181,7 @@ def _face_folder(x: torch.Tensor) -> Path:
 
     from PIL import Image
 
-    from ..data import to_image
+    from .data import to_image
 
     key = (x.data_ptr(), tuple(x.shape), str(x.device))
     if key not in _FOLDERS:
@@ -203,8 +197,8 @@ def _cli_runner(maps: bool, figures: str = "png") -> Runner:
     def run(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
         import tempfile
 
-        from . import pipeline
-        from .inputs import expand_inputs
+        from .batch import pipeline
+        from .batch.inputs import expand_inputs
 
         items = expand_inputs([str(_face_folder(x))], aligned=True)
         with tempfile.TemporaryDirectory(prefix="pixelfiq-bench-out-") as tmp:
@@ -253,50 +247,6 @@ def time_interleaved(
         for name, fn in fns.items():
             times[name].append(timed(fn, device=device)[1])
     return {name: statistics.median(t) for name, t in times.items()}
-
-
-def _status_kb(key: str) -> int:
-    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise OSError(f"{key} not in /proc/self/status")
-
-
-def _reset_cpu_peak() -> int | None:
-    """Return freed heap to the system, reset the peak RSS; the RSS now (kB), or None."""
-    gc.collect()
-    libc_name = ctypes.util.find_library("c")
-    try:
-        if libc_name:
-            ctypes.CDLL(libc_name).malloc_trim(0)
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return _status_kb("VmRSS")
-    except (OSError, AttributeError):
-        return None
-
-
-def peak_memory_mb(fn: Callable[[], object], device: torch.device) -> float | None:
-    """Rise of peak memory (MiB) during one call of ``fn``; None where it cannot be read.
-
-    CUDA: ``torch.cuda.max_memory_allocated`` over the allocated memory before the call.
-    CPU (Linux): peak resident set ``VmHWM`` over ``VmRSS`` before the call, after
-    ``malloc_trim`` and a reset of the peak through ``/proc/self/clear_refs``.
-    """
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    base = _reset_cpu_peak()
-    if base is None:
-        return None
-    fn()
-    return (_status_kb("VmHWM") - base) / 1024
 
 
 # ------------------------------------------------------------------------ measurement
@@ -415,7 +365,7 @@ def run_benchmark(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Benchmark the named networks; returns ``{"machine", "settings", "results"}``."""
-    from ..data import sample_faces, to_tensor
+    from .data import sample_faces, to_tensor
 
     machine = run_metadata(device)  # load average and date before the run
     faces = to_tensor(sample_faces())
@@ -426,51 +376,10 @@ def run_benchmark(
     return dict(machine=machine, settings=settings_info(s, device), results=results)
 
 
-# --------------------------------------------------------------------------------- CLI
+# ----------------------------------------------------------------------- helpers
 def ready_models() -> list[str]:
     """Names of the shipped networks whose weights are on this machine."""
     return [m["name"] for m in list_models() if m["ready"]]
-
-
-def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``pixelfiq bench`` options to ``parser``."""
-    from . import argtypes
-
-    d = BenchSettings()
-    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    parser.add_argument(
-        "--models", nargs="+", default=None, help="networks (default: every installed one)"
-    )
-    parser.add_argument(
-        "--batches", nargs="+", type=argtypes.positive, default=[1, 8, 32], help="batch sizes"
-    )
-    parser.add_argument(
-        "--passes", type=argtypes.passes, default=d.n_passes, help="SER-FIQ passes T"
-    )
-    parser.add_argument(
-        "--repeats", type=argtypes.positive, default=d.repeats, help="timed calls (median kept)"
-    )
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument(
-        "--chunk-size", type=argtypes.positive, default=None, help="faces per pass (default: PLQ's)"
-    )
-    parser.add_argument(
-        "--few", type=argtypes.positive, default=d.few, help="images for naive_plq, captum_*"
-    )
-    parser.add_argument(
-        "--few-repeats",
-        type=argtypes.positive,
-        default=d.few_repeats,
-        help="timed rounds for those",
-    )
-    parser.add_argument(
-        "--threads",
-        type=argtypes.positive,
-        default=None,
-        help="torch CPU threads (default: torch's)",
-    )
-    return parser
 
 
 def warn_if_busy() -> None:
@@ -481,27 +390,3 @@ def warn_if_busy() -> None:
             f"warning: load average {load:.2f} on {os.cpu_count()} CPUs: other jobs will distort "
             "the timings; rerun when the machine is idle"
         )
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """Run ``pixelfiq bench``: write the JSON report and print a table; exit status."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    names = args.models or ready_models()
-    if not names:
-        print("no installed network to benchmark (see `pixelfiq models`)")
-        return 1
-    s = BenchSettings(
-        n_passes=args.passes,
-        repeats=args.repeats,
-        chunk_size=args.chunk_size,
-        few=args.few,
-        few_repeats=args.few_repeats,
-    )
-    warn_if_busy()
-    report = run_benchmark(names, args.batches, get_device(args.device), s, args.methods)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(format_table(report))
-    print(f"written: {args.out}")
-    return 0

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..evaluation.edc import plot_edc
 from ..evaluation.faithfulness import FaithfulnessCurve
-from ..evaluation.summary import maps_summary
+from ..evaluation.summary import maps_summary, markdown
 from ..evaluation.verification import EDC_SETTINGS, PAUC_LIMITS
 
 
@@ -31,9 +31,7 @@ def _cell(val: object) -> str:
 def markdown_table(rows: list[dict]) -> str:
     """Rows (flat dicts) as a GitHub markdown table; columns in first-seen order."""
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_cell(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return markdown(cols, [[_cell(r.get(c)) for c in cols] for r in rows])
 
 
 def write_table(rows: list[dict], path: Path) -> None:
@@ -143,3 +141,32 @@ def write_outputs(results: dict, out_dir: Path) -> None:
         write_table(rows, out_dir / f"paper_{name}")
     if results.get("localisation") or results.get("faithfulness"):
         (out_dir / "maps_summary.md").write_text(maps_summary(results))
+
+
+def summary_text(results: dict, out_dir: Path) -> str:
+    """The closing lines of ``pixelfiq evaluate``."""
+    meta = results["meta"]
+    lines = [
+        f"pixelfiq: {meta['n_images']} faces of {meta['n_identities']} identities "
+        f"(+{meta['n_probe_copies']} degraded probes), {meta['n_comparisons']} comparisons, "
+        f"seed {meta['seed']}, T={meta['passes']}, {meta['timings_s']['total']:.0f} s"
+    ]
+    for ver in results["verification"]:
+        pa = {
+            r["quality_method"]: r["pauc_0.2"]
+            for r in results["edc"]
+            if r["model"] == ver["model"] and r["variant"] == "fixed" and r["fmr"] == 1e-3
+        }
+        sq = results["paper_experiments"][ver["model"]]["squares"]["by_side"]
+        drop = next((r["frac_q_drop"] for r in sq if r["side"] == 40), None)
+        lines.append(
+            f"pixelfiq: {ver['model']}: ROC AUC {ver['roc_auc']:.3f}, FNMR@FMR1e-3 "
+            f"{ver['fnmr_at_fmr_1e-3']:.3f}; pAUC0.2 SER-FIQ {pa.get('serfiq', 0):.4f} "
+            f"vs random {pa.get('random', 0):.4f}; 40px square lowers Q̂ for "
+            f"{'n/a' if drop is None else f'{drop:.0%}'} of faces"
+        )
+    lines.append(
+        f"pixelfiq: results in {out_dir / 'results.json'} (tables *.csv/*.md, plots *.png; "
+        "per image and per comparison: images.parquet, comparisons.parquet)"
+    )
+    return "\n".join(lines)

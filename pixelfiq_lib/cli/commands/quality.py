@@ -1,0 +1,99 @@
+"""``pixelfiq quality``: options of :func:`pixelfiq_lib.batch.quality_table` and
+:func:`pixelfiq_lib.batch.calibrate_quality_100`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from ... import batch
+from ...errors import UsageError
+from ..options import (
+    add_engine_arguments,
+    add_settings_option,
+    common_parents,
+    optional_inputs,
+    report_run,
+    run_settings,
+    say,
+)
+
+
+def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
+    q_parents = common_parents()  # fresh actions: INPUT becomes optional for quality only
+    optional_inputs(q_parents["inputs"])
+    p = sub.add_parser(
+        "quality",
+        parents=[q_parents["inputs"], q_parents["model"], q_parents["logs"]],
+        help="SER-FIQ qualities only, as CSV",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="CSV file (default: stdout); with --calibrate the settings file "
+        "(default pixelfiq-quality-100.json)",
+    )
+    add_settings_option(p)
+    add_engine_arguments(p)
+    p.add_argument(
+        "--calibrate",
+        default=None,
+        metavar="DIR",
+        help="fit the quality_100 map and its percentile table to DIR's faces (typical, "
+        "good faces of your own set) and write them to a settings file for --settings",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The results table only (no maps), to a file or stdout; with ``--calibrate DIR``
+    the quality_100 settings file of DIR's faces."""
+    batch.check_run(args.model, args.device)
+    if args.calibrate is not None:
+        return _calibrate(args)
+    if not args.inputs:
+        raise UsageError("give at least one INPUT (or --calibrate DIR)")
+    kw = run_settings(args)
+    model = kw.pop("model")
+    if args.out is not None:
+        run = batch.quality_table(model, args.inputs, args.out, aligned=args.aligned, **kw)
+        return report_run(run, f"results in {run.csv_path}")
+    if args.resume:
+        raise UsageError("--resume needs --out FILE.csv")
+    if sys.stdout is None or sys.stdout.closed:
+        raise UsageError("stdout is closed; give --out FILE.csv")
+    with tempfile.TemporaryDirectory(prefix="pixelfiq-") as tmp:
+        run = batch.quality_table(
+            model, args.inputs, Path(tmp) / "results.csv", aligned=args.aligned, **kw
+        )
+        code = report_run(run, "results written to stdout")
+        sys.stdout.write(run.csv_path.read_text(encoding="utf-8"))
+        sys.stdout.flush()
+        return code
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """``quality --calibrate DIR``: score DIR's faces, fit quality_100, write the settings."""
+    from ...core import format_percentiles
+
+    if args.inputs:
+        raise UsageError("--calibrate DIR takes no other INPUT")
+    out = Path(args.out or "pixelfiq-quality-100.json")
+    kw = run_settings(args)
+    for unused in ("model", "resume", "settings", "shard"):
+        kw.pop(unused)
+    mapping, run = batch.calibrate_quality_100(
+        args.model, args.calibrate, out, aligned=args.aligned, shard=args.shard, **kw
+    )
+    report_run(run, f"results in {run.csv_path}")
+    n_ok = sum(r[2] == "ok" for r in run.rows)
+    if mapping is None:
+        say(f"error: --calibrate needs 5 scored faces in {args.calibrate}, got {n_ok}")
+        return 1
+    say(f"quality_100 = round(100 / (1 + exp(-{mapping.slope:.6g} (Q - {mapping.centre:.6g}))))")
+    say("percentiles of the same faces:\n" + format_percentiles(mapping))
+    say(f"settings in {out}; use them with --settings {out}")
+    return 0 if run.all_ok else 1
