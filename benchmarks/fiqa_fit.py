@@ -22,11 +22,11 @@ import time
 import numpy as np
 import torch
 
+from pixelfiq_lib.core.grafiqs import GROUPS
 from pixelfiq_lib.data import bbt_faces, to_tensor
 from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES
 from pixelfiq_lib.evaluation.perturbations import degrade
 from pixelfiq_lib.fiqa import face_quality, list_quality_methods
-from pixelfiq_lib.fiqa.grafiqs import GROUPS
 from pixelfiq_lib.models import load_model
 
 

@@ -22,19 +22,25 @@ Taught in: 09_compare_quality_methods.ipynb
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import data
+from ..core.faceqan import PAPER_STARTS
 from ..errors import MethodNotApplicableError
 from ..fiqa import QUALITY_METHODS, face_quality
-from ..models.base import FRModel
 from .benchmark_set import BenchmarkSet
 from .edc import edc_curve, pair_quality, pauc
 from .progress import progress
 
+if TYPE_CHECKING:
+    from ..models.base import FRModel
+
 LIMITS = (0.2, 0.3)
 FMR = 1e-3
+#: Bootstrap replicates of ``pixelfiq evaluate``'s comparison.
+N_BOOT = 1000
 #: Faces per ``face_quality`` call (small: gradient methods hold a graph per face).
 CHUNK = 8
 
@@ -113,7 +119,7 @@ def compare_quality_methods(
     methods: Sequence[str] = tuple(QUALITY_METHODS),
     settings: dict[str, dict] | None = None,
     seed: int = 0,
-    n_boot: int = 1000,
+    n_boot: int = N_BOOT,
     qualities: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """EDC pAUC of every quality method on one network, with identity-bootstrap CIs.
@@ -146,6 +152,7 @@ def compare_quality_methods(
     for method in [*methods, "random"]:
         rec = {"model": model.name, "quality_method": method, "variant": "fixed", "fmr": FMR}
         rec |= {"n_identities": int(len(set(cluster))), "n_boot": n_boot}
+        rec["settings"] = dict((settings or {}).get(method, {}))
         if method in refused:
             records.append(rec | {"applicable": False, "reason": refused[method]})
             continue
@@ -162,6 +169,39 @@ def compare_quality_methods(
                 rec[f"delta_vs_serfiq_{lim:g}_ci"] = [float(dlo), float(dhi)]
         records.append(rec | {"applicable": True, "reason": ""})
     return {"records": records, "quality": qual, "refused": refused}
+
+
+def evaluation_settings(cfg: dict) -> dict[str, dict]:
+    """Per-method settings of ``pixelfiq evaluate`` from its config: SER-FIQ with the run's
+    T and seed, FaceQAN with the run's seed and ``faceqan_starts`` random starts (the
+    paper's other settings; ``fast``: 2 steps instead of 5), GraFIQs with its default group."""
+    faceqan = {"seed": cfg["seed"], "starts": cfg.get("faceqan_starts", PAPER_STARTS)}
+    return {
+        "serfiq": {"n_passes": cfg["passes"], "seed": cfg["seed"]},
+        "faceqan": faceqan | ({"steps": 2} if cfg.get("fast") else {}),
+    }
+
+
+def evaluate_quality_methods(
+    model: FRModel, bset: BenchmarkSet, ver: dict, cfg: dict, results: dict
+) -> None:
+    """The ``quality_methods`` section of ``pixelfiq evaluate`` for one network.
+
+    Reuses the verification's comparison scores and its SER-FIQ Q and embedding norms
+    (the same numbers :func:`~pixelfiq_lib.fiqa.face_quality` gives with the run's
+    settings), scores the other methods, and appends :func:`compare_quality_methods`'
+    records to ``results["quality_methods"]``.
+    """
+    given = {"serfiq": ver["quality"]["serfiq"], "embedding_norm": ver["quality"]["embedding_norm"]}
+    out = compare_quality_methods(
+        model,
+        bset,
+        ver["scores"],
+        settings=evaluation_settings(cfg),
+        seed=cfg["seed"],
+        qualities=given,
+    )
+    results.setdefault("quality_methods", []).extend(out["records"])
 
 
 def comparison_markdown(records: Sequence[dict], limit: float = 0.2) -> str:

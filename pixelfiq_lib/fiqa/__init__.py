@@ -24,13 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..errors import InvalidArgumentError
-from ..models.base import FRModel
-from .faceqan import (
+from ..core.faceqan import (
     PAPER_EPS,
     PAPER_EXPONENT,
     PAPER_STARTS,
@@ -40,8 +39,18 @@ from .faceqan import (
     faceqan_quality,
     faceqan_scores,
 )
-from .grafiqs import DEFAULT_GROUP, bn_layers, bn_statistics_loss, grafiqs_map, grafiqs_quality
+from ..core.grafiqs import (
+    DEFAULT_GROUP,
+    bn_layers,
+    bn_statistics_loss,
+    grafiqs_map,
+    grafiqs_quality,
+)
+from ..errors import InvalidArgumentError
 from .signals import embedding_norm, serfiq_raw_quality
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 #: A forward pass alone, in forward + backward equivalents (a backward costs about two
 #: forwards for convolutional networks).

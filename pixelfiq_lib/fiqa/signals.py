@@ -15,10 +15,14 @@ Taught in: 09_compare_quality_methods.ipynb
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..core.quality import body_features, serfiq_quality
-from ..models.base import FRModel
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 
 def serfiq_raw_quality(model: FRModel, images: torch.Tensor, **kwargs) -> torch.Tensor:

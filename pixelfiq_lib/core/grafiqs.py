@@ -28,13 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError, MethodNotApplicableError
-from ..models.base import FRModel
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 GROUPS = ("image", "weights", "block1", "block2", "block3", "block4")
 #: φ used when none is given, chosen on the 20 FIT faces of bbt with SFace

@@ -106,3 +106,21 @@ def test_percentile_ranks_put_methods_on_one_scale_and_find_disagreements():
     np.testing.assert_allclose(ranks["a"], [0, 1 / 3, 2 / 3, 1])
     np.testing.assert_allclose(ranks["b"], [2 / 3, 1 / 3, 0, 1])
     np.testing.assert_allclose(rank_disagreement(quality), [2 / 3, 0, 2 / 3, 0])
+
+
+def test_evaluation_stages_and_faceqan_budget_are_settings_with_clear_errors():
+    from pixelfiq_lib.errors import InvalidArgumentError
+    from pixelfiq_lib.evaluation import STAGES, evaluation_config
+    from pixelfiq_lib.evaluation.quality_methods import evaluation_settings
+
+    cfg = evaluation_config()
+    assert cfg["stages"] == STAGES and cfg["faceqan_starts"] == 10  # the paper's k
+    assert evaluation_config(stages="localisation,edc")["stages"] == ("edc", "localisation")
+    assert evaluation_config(fast=True)["faceqan_starts"] == 2
+    with pytest.raises(InvalidArgumentError, match="--stages must name"):
+        evaluation_config(stages="edc,plots")
+    with pytest.raises(InvalidArgumentError, match="--faceqan-starts must be at least 1"):
+        evaluation_config(faceqan_starts=0)
+    kw = evaluation_settings(evaluation_config(faceqan_starts=3, seed=5))
+    assert kw["faceqan"] == {"seed": 5, "starts": 3}
+    assert kw["serfiq"] == {"n_passes": 100, "seed": 5}

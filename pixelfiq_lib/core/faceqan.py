@@ -27,14 +27,17 @@ Taught in: 09_compare_quality_methods.ipynb
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from ..core.validation import check_seed, positive
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
-from ..models.base import FRModel
+from .validation import check_seed, positive
+
+if TYPE_CHECKING:
+    from ..models.base import FRModel
 
 #: The paper's settings: eps in grey levels (0.001 of the 0..1 range), BIM steps l,
 #: random starts k, exponent p.

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import pixelfiq_lib as pfl
+from pixelfiq_lib.core.grafiqs import bn_layers, parameter_groups
 from pixelfiq_lib.errors import InvalidArgumentError, MethodNotApplicableError
 from pixelfiq_lib.evaluation.localisation import FIT_IDENTITIES
 from pixelfiq_lib.evaluation.perturbations import degrade
@@ -27,7 +28,6 @@ from pixelfiq_lib.fiqa import (
     list_quality_methods,
     quality_spec,
 )
-from pixelfiq_lib.fiqa.grafiqs import bn_layers, parameter_groups
 
 #: Small budgets that keep this file quick on a CPU (the papers' are in QUALITY_METHODS).
 FAST = {"faceqan": {"steps": 2, "starts": 2}, "serfiq": {"n_passes": 20}}
@@ -185,3 +185,41 @@ def test_maps_have_the_map_shape_and_direction(sface, fit_faces):
     assert qmap.shape == (2, 112, 112) and bool((qmap >= 0).all())
     # at most steps * eps + eps grey levels: the attack's budget
     assert float(qmap.max()) <= (FAST["faceqan"]["steps"] + 1) * 0.255 + 1e-4
+
+
+def test_the_maps_are_registered_and_refused_where_the_method_cannot_run():
+    from pixelfiq_lib.core.maps import map_spec, refused_maps
+
+    class NoBN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 8, stride=8)
+            self.fc = nn.Linear(4 * 14 * 14, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.conv(x).flatten(1))
+
+    model = pfl.from_torch(NoBN(), "conv", name="nobn")
+    assert map_spec("grafiqs").fn is FIQA_MAPS["grafiqs"]
+    assert map_spec("faceqan").fn is FIQA_MAPS["faceqan"]
+    refused = refused_maps(model, ["plq", "grafiqs", "faceqan"])
+    assert list(refused) == ["grafiqs"] and "BatchNorm" in refused["grafiqs"]
+
+
+def test_localisation_leaves_out_a_refused_map_and_says_why():
+    from pixelfiq_lib.evaluation.localisation import localisation_benchmark
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 8, stride=8), nn.Flatten(), nn.Linear(4 * 14 * 14, 8))
+    model = pfl.from_torch(net, "1", name="nobn")
+    faces = [f.image for f in pfl.bbt_faces()["amy"][:2]]
+    out = localisation_benchmark(
+        model,
+        faces,
+        methods=["grafiqs", "random"],
+        occluders=("black",),
+        sizes=(40,),
+        n_passes=4,
+        verdicts=False,
+    )
+    assert set(out["refused"]) == {"grafiqs"}
+    assert {r["map_method"] for r in out["records"]} == {None, "random"}
