@@ -138,6 +138,22 @@ def parameter_groups(model: FRModel) -> dict[str, list[tuple[str, nn.Parameter]]
     return groups
 
 
+def check_network(model: FRModel, group: str = DEFAULT_GROUP) -> None:
+    """Refuse a network GraFIQs cannot score with ``group``.
+
+    Raises:
+        MethodNotApplicableError: no BatchNorm2d running statistics, or no parameters in
+            ``group`` (a body with fewer than four BatchNorm layers has empty blocks).
+    """
+    bn_layers(model)
+    if group not in ("image", "weights") and not parameter_groups(model)[group]:
+        raise MethodNotApplicableError(
+            f"{model.name}'s body has no parameters in GraFIQs {group} (its "
+            f"{len(bn_layers(model))} BatchNorm layers make fewer than four blocks); "
+            'use group="image" or group="weights"'
+        )
+
+
 def _check_group(group: str) -> str:
     if group not in GROUPS:
         raise InvalidArgumentError(f"unknown GraFIQs group {group!r}; known: {', '.join(GROUPS)}")
@@ -156,8 +172,6 @@ def _input_gradients(model: FRModel, images: torch.Tensor) -> torch.Tensor:
 def _weight_gradient_sums(model: FRModel, images: torch.Tensor, group: str) -> torch.Tensor:
     """Sum |∂L/∂φ| of one face at a time (parameter gradients do not separate by face)."""
     named = parameter_groups(model)[group]
-    if not named:
-        raise MethodNotApplicableError(f"{model.name}'s body has no parameters in GraFIQs {group}")
     sums = []
     with torch.inference_mode(False), torch.enable_grad():
         for face in images.detach():
@@ -186,8 +200,7 @@ def grafiqs_quality(
         InvalidArgumentError: unknown ``group``.
     Taught in: 09_compare_quality_methods.ipynb
     """
-    group = _check_group(group)
-    bn_layers(model)  # refuse before any work
+    check_network(model, _check_group(group))  # refuse before any work
     images = check_images(images, model)
     if group == "image":
         sums = _input_gradients(model, images).abs().sum((1, 2, 3))

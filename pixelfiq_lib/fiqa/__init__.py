@@ -41,8 +41,8 @@ from ..core.faceqan import (
 )
 from ..core.grafiqs import (
     DEFAULT_GROUP,
-    bn_layers,
     bn_statistics_loss,
+    check_network,
     grafiqs_map,
     grafiqs_quality,
 )
@@ -138,7 +138,7 @@ QUALITY_METHODS: dict[str, QualitySpec] = {
             defaults={"group": DEFAULT_GROUP},
             cost=lambda **_: 1.0,
             cost_formula="1 forward + 1 backward",
-            check=bn_layers,
+            check=check_network,
         ),
         QualitySpec(
             "faceqan",
@@ -198,6 +198,22 @@ def quality_spec(method: str) -> QualitySpec:
     return QUALITY_METHODS[method]
 
 
+def not_applicable(model: FRModel, method: str) -> str:
+    """Why ``method`` cannot run on ``model`` (its :class:`QualitySpec`'s requirement), or
+    ``""`` when it can.
+
+    Raises:
+        InvalidArgumentError: unknown method.
+    """
+    from ..errors import MethodNotApplicableError
+
+    try:
+        quality_spec(method).check(model)
+    except MethodNotApplicableError as exc:
+        return str(exc)
+    return ""
+
+
 def face_quality(
     model: FRModel, images: torch.Tensor, method: str = "serfiq", **kwargs
 ) -> np.ndarray:
@@ -238,5 +254,6 @@ __all__ = [
     "grafiqs_map",
     "grafiqs_quality",
     "list_quality_methods",
+    "not_applicable",
     "quality_spec",
 ]
