@@ -68,6 +68,10 @@ class MapSpec:
         model_free: a control that ignores the network.
         test_kwargs: the smallest settings that still exercise the method on real faces
             (the contract tests run every method with them).
+        requires: ``requires(model)`` raises
+            :class:`~pixelfiq_lib.errors.MethodNotApplicableError` when the network lacks
+            what the method needs (GraFIQs: BatchNorm running statistics); ``None``: any
+            network. Benchmarks leave such a method out for that network and say so.
     """
 
     name: str
@@ -81,6 +85,7 @@ class MapSpec:
     derived_from: DerivedFrom | None = None
     model_free: bool = False
     test_kwargs: Mapping = field(default_factory=dict)
+    requires: Callable[..., object] | None = None
 
     def __post_init__(self) -> None:
         if self.cost_class not in COST_CLASSES:

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ... import batch
+from ... import batch, list_quality_methods
 from ...errors import UsageError
 from ..options import (
     add_engine_arguments,
@@ -39,6 +39,15 @@ def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     add_settings_option(p)
     add_engine_arguments(p)
     p.add_argument(
+        "--method",
+        action="append",
+        default=None,
+        choices=list_quality_methods(),
+        metavar="NAME",
+        help="quality method instead of the SER-FIQ table; repeat for several, one column "
+        f"quality_NAME each ({', '.join(list_quality_methods())}; see notebook 09)",
+    )
+    p.add_argument(
         "--calibrate",
         default=None,
         metavar="DIR",
@@ -56,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         return _calibrate(args)
     if not args.inputs:
         raise UsageError("give at least one INPUT (or --calibrate DIR)")
+    if args.method:
+        return _methods(args)
     kw = run_settings(args)
     model = kw.pop("model")
     if args.out is not None:
@@ -98,3 +109,31 @@ def _calibrate(args: argparse.Namespace) -> int:
     say("percentiles of the same faces:\n" + format_percentiles(mapping))
     say(f"settings in {out}; use them with --settings {out}")
     return 0 if run.all_ok else 1
+
+
+def _methods(args: argparse.Namespace) -> int:
+    """``quality --method NAME ...``: the per-face table with a column per method."""
+    if args.resume or args.shard or getattr(args, "engine", "local") != "local":
+        raise UsageError("--method writes a plain table: no --resume, --shard or --engine ray")
+    settings = {
+        "serfiq": {"n_passes": args.passes, "seed": args.seed},
+        "faceqan": {"seed": args.seed},
+    }
+    rows = batch.methods_table(
+        args.model,
+        args.inputs,
+        args.out,
+        args.method,
+        aligned=args.aligned,
+        faces=args.faces,
+        settings=settings,
+        device=args.device,
+    )
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    say(f"{n_ok} faces scored with {', '.join(dict.fromkeys(args.method))} ({len(rows)} rows)")
+    if args.out is None:
+        sys.stdout.write(batch.table_csv(rows, list(dict.fromkeys(args.method))))
+        sys.stdout.flush()
+    else:
+        say(f"results in {args.out}")
+    return 0 if n_ok == len(rows) else 1
