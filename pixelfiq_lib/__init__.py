@@ -9,8 +9,10 @@ face recognition network in PyTorch:
 
 Layout: :mod:`.core` (the method, read first), :mod:`.models`, :mod:`.data`,
 :mod:`.evaluation`, :mod:`.batch` (folders of photos: :func:`explain_folder`),
-:mod:`.viz`, :mod:`.widgets`, :mod:`.config`, :mod:`.errors`; the ``pixelfiq`` command
-lives in :mod:`.cli`, which only parses and prints and which the library never imports.
+:mod:`.fiqa` (SER-FIQ beside its peer quality methods), :mod:`.viz`, :mod:`.widgets`,
+:mod:`.config`, :mod:`.errors`, :mod:`.setup_check` (is this machine ready for the course?);
+the ``pixelfiq`` command lives in :mod:`.cli`, which only parses and prints and which the
+library never imports.
 
 Names are imported on first use (PEP 562), so ``import pixelfiq_lib`` and the command
 line start fast; ``pfl.pixel_quality_map`` and ``from pixelfiq_lib import ...`` work as usual.
@@ -74,12 +76,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ImageLoadError",
         "InvalidArgumentError",
         "InvalidImageError",
+        "MethodNotApplicableError",
         "ModelError",
         "NoFaceError",
         "PixelfiqError",
         "QualityNodeError",
         "UsageError",
     ),
+    "fiqa": ("QualitySpec", "face_quality", "list_quality_methods"),
     "models": ("FRModel", "fetch_model", "from_onnx", "from_torch", "list_models", "load_model"),
 }
 #: Subpackages and modules reachable as ``pfl.<name>``; the flat names of earlier
@@ -91,8 +95,10 @@ _SUBMODULES = {
     "data": "data",
     "errors": "errors",
     "evaluation": "evaluation",
+    "fiqa": "fiqa",
     "models": "models",
     "speed": "speed",
+    "setup_check": "setup_check",
     "viz": "viz",
     "widgets": "widgets",
     "quality": "core.quality",

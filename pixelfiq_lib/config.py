@@ -31,9 +31,23 @@ def is_fast() -> bool:
 
 
 def cache_dir() -> Path:
-    """Folder for converted models and downloads; created on first use."""
+    """Folder for converted models and downloads; created on first use.
+
+    Raises:
+        InvalidArgumentError: ``PIXELFIQ_HOME`` (or a folder above it) is a file, or the
+            folder cannot be created.
+    """
+    from .errors import InvalidArgumentError
+
     root = Path(os.environ.get("PIXELFIQ_HOME", Path.home() / ".cache" / "pixelfiq"))
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = "PIXELFIQ_HOME" if "PIXELFIQ_HOME" in os.environ else "the cache folder"
+        raise InvalidArgumentError(
+            f"{where} {str(root)!r} cannot be used as pixelfiq's cache folder "
+            f"({exc.strerror or exc}); point PIXELFIQ_HOME to a folder"
+        ) from exc
     return root
 
 

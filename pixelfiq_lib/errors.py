@@ -49,6 +49,13 @@ class ModelError(PixelfiqError):
     """A model is unknown, not installed, damaged or cannot be split as asked."""
 
 
+class MethodNotApplicableError(PixelfiqError):
+    """A quality or map method cannot run on this network, for a reason the message names
+    (GraFIQs on a network without BatchNorm running statistics, e.g. MobileFaceNet, whose
+    BatchNorm was folded into its convolutions). Never raised for bad input: the method
+    itself does not apply, so it refuses rather than return a made-up score."""
+
+
 class QualityNodeError(PixelfiqError, ArithmeticError):
     """The quality node cannot be built: the embedding's component sum is ~0."""
 

@@ -11,6 +11,10 @@ and batch size, in one process and on the same real aligned faces:
 * ``naive_plq``: :func:`naive_pixel_quality_map`, the official code's way;
 * ``captum_ig``: Captum ``IntegratedGradients`` on the cosine to the unmodified embedding;
 * ``captum_occlusion``: Captum ``Occlusion`` on the same target;
+* ``fiqa_grafiqs``, ``fiqa_faceqan`` (the paper's budget), ``fiqa_embedding_norm``: the
+  quality methods of :mod:`~pixelfiq_lib.fiqa` (SER-FIQ is ``quality``); their
+  ``ratio_to_floor`` is their cost in forward + backward passes per face. A method that
+  does not apply to a network (GraFIQs on MobileFaceNet) is left out for it, with a line;
 * ``cli_quality``, ``cli_explain``, ``cli_explain_nofig``: the whole ``pixelfiq quality``
   / ``explain --aligned`` (``--figures png`` / ``none``) pipeline (decoding thread, batches
   of the device's chunk size, CSV, maps, figures) on a folder holding the batch's faces as
@@ -43,6 +47,7 @@ from .core.quality import (
 )
 from .evaluation.reference import naive_pixel_quality_map
 from .evaluation.runinfo import peak_memory_mb, run_metadata, timed
+from .fiqa import face_quality, not_applicable
 from .models import FRModel, list_models, load_model
 
 METHODS = (
@@ -53,6 +58,9 @@ METHODS = (
     "naive_plq",
     "captum_ig",
     "captum_occlusion",
+    "fiqa_grafiqs",
+    "fiqa_faceqan",
+    "fiqa_embedding_norm",
     "cli_quality",
     "cli_explain",
     "cli_explain_nofig",
@@ -61,7 +69,7 @@ FLOOR = "forward_backward"
 #: The whole command on a folder of aligned faces -> the kernel it should run at.
 CLI_METHODS = {"cli_quality": "quality", "cli_explain": "plq", "cli_explain_nofig": "plq"}
 #: Methods that loop over images: measured on ``few`` images, rate reused for every batch.
-PER_IMAGE_METHODS = ("naive_plq", "captum_ig", "captum_occlusion")
+PER_IMAGE_METHODS = ("naive_plq", "captum_ig", "captum_occlusion", "fiqa_grafiqs", "fiqa_faceqan")
 #: Load average per CPU above which ``run_cli`` warns that timings will be distorted.
 LOAD_WARNING = 0.75
 
@@ -216,6 +224,13 @@ def _cli_runner(maps: bool, figures: str = "png") -> Runner:
     return run
 
 
+def _fiqa_runner(name: str) -> Runner:
+    def run(model: FRModel, x: torch.Tensor, s: BenchSettings) -> None:
+        face_quality(model, x, name, **({"seed": s.seed} if name == "faceqan" else {}))
+
+    return run
+
+
 RUNNERS: dict[str, Runner] = {
     "forward": run_forward,
     "forward_backward": run_forward_backward,
@@ -224,6 +239,7 @@ RUNNERS: dict[str, Runner] = {
     "naive_plq": run_naive,
     "captum_ig": run_captum_ig,
     "captum_occlusion": run_captum_occlusion,
+    **{f"fiqa_{m}": _fiqa_runner(m) for m in ("grafiqs", "faceqan", "embedding_norm")},
     "cli_quality": _cli_runner(maps=False),
     "cli_explain": _cli_runner(maps=True),
     "cli_explain_nofig": _cli_runner(maps=True, figures="none"),
@@ -274,6 +290,11 @@ def bench_model(
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Result rows of every method and batch size for one network."""
+    refused = {m: m.startswith("fiqa_") and not_applicable(model, m[5:]) for m in methods}
+    for m, why in refused.items():
+        if why:
+            log(f"{model.name:>14} {m}: left out: {why}")
+    methods = [m for m in methods if not refused[m]]
     per_image = [m for m in methods if m in PER_IMAGE_METHODS]
     once = measure(model, fill_batch(faces, s.few).to(model.device), per_image, s, s.few_repeats)
     rows = []

@@ -96,6 +96,40 @@ def show_plq(plq, ax: plt.Axes | None = None, title: str | None = None, colorbar
     return fig, ax
 
 
+def show_map(
+    values,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    colorbar: bool = True,
+    ranks: bool = True,
+):
+    """Show any map method's (H, W) map in the course's colours, with a colour bar.
+
+    Maps of other methods than ``plq`` come in their own units (raw Q, cosine, ...), so by
+    default the map is shown as its pixels' ranks within the face, scaled to (0, 1]
+    (``core.counterfactual.rank_map``), the form ``pixelfiq explain --map`` writes:
+    red = the least useful pixels of *this* face, green = the most useful. With
+    ``ranks=False`` the values are shown as they are, on 0..1 (a PLQ map).
+
+    Returns:
+        ``(fig, ax)``; the colour bar is ``ax.images[0].colorbar`` (``None`` without one).
+    Taught in: 05_evaluation_metrics.ipynb
+    """
+    from .core.counterfactual import rank_map
+
+    arr = torch.as_tensor(_np(values), dtype=torch.float32)
+    shown = rank_map(arr[None])[0] if ranks else arr
+    fig, ax = _axes(ax)
+    im = ax.imshow(shown.numpy(), cmap=PLQ_CMAP, vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        label = "rank within the face" if ranks else "pixel quality"
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+    return fig, ax
+
+
 def plot_explanation(face, plq, quality: float, axes=None, q_se: float | None = None):
     """Aligned face | PLQ map | overlay, with Q̂ in the title (the CLI's PNG).
 
@@ -203,3 +237,89 @@ def plot_gallery(faces, plqs, qualities, axes=None):
         show_face(face, axes[0][k], f"$\\hat{{Q}}$={float(q):.2f}")
         show_plq(plq, axes[1][k])
     return axes[0][0].figure, axes
+
+
+#: The method's steps, left to right, as drawn by :func:`plot_method_diagram`: (title, detail).
+METHOD_STEPS: tuple[tuple[str, str], ...] = (
+    ("face I", "aligned\n112×112 RGB,\n0..255"),
+    ("body", "the network\nup to its\nembedding layer"),
+    ("T dropout passes", "the head T times,\nfeatures dropped\nwith p = 0.5:\n$e_1 \\ldots e_T$"),
+    ("Q, Q̂", "Q: agreement of\nthe T embeddings\n$\\hat{Q} = \\sigma(\\alpha(Q - r))$"),
+    (
+        "quality node",
+        "$N = \\sum_k \\omega_k e_k(I)$\n"
+        "$\\omega_k = \\hat{Q} / \\sum_j e_j(I_0)$\nso $N(I_0) = \\hat{Q}$",
+    ),
+    ("∂N/∂I", "back to the\npixels; $\\hat{S}$ =\nmean |·| over RGB"),
+    ("P(I)", "$1 - 1/(1 + a \\hat{S}^{\\,b})$\nin [0, 1)"),
+)
+
+
+def plot_method_diagram(ax: plt.Axes | None = None):
+    """The PLQ method as a flow diagram: face → body → T dropout passes → Q, Q̂ → node → ∂/∂I → P.
+
+    One box per entry of :data:`METHOD_STEPS`, joined left to right by arrows; a dashed
+    arrow below them carries the embedding without dropout, e(I), from the body to the node.
+
+    Args:
+        ax: axes to draw into (their limits and frame are replaced), or None for a new figure.
+    Returns:
+        ``(fig, ax)``; the boxes are ``ax.patches`` in step order, each box's title its
+        ``get_gid()``.
+    Shown on: the course book's entry page (``make book``); any notebook may draw it too.
+    """
+    from matplotlib.patches import FancyBboxPatch
+
+    n, width, gap = len(METHOD_STEPS), 1.4, 0.4
+    fig, ax = _axes(ax, figsize=(2.1 * n, 2.9))
+    ax.set_xlim(-0.1, n * width + (n - 1) * gap + 0.1)
+    ax.set_ylim(-0.8, 1.15)
+    ax.set_axis_off()
+    lefts = [k * (width + gap) for k in range(n)]
+    colours = ["#f2f2f2", "#dbe9f6", "#dbe9f6", "#fde9c9", "#fde9c9", "#e2f0d9", "#e2f0d9"]
+    for k, (left, (title, detail)) in enumerate(zip(lefts, METHOD_STEPS)):
+        box = FancyBboxPatch(
+            (left, 0.0),
+            width,
+            1.0,
+            boxstyle="round,pad=0.02,rounding_size=0.06",
+            facecolor=colours[k % len(colours)],
+            edgecolor="#404040",
+            linewidth=1.0,
+            gid=title,
+        )
+        ax.add_patch(box)
+        ax.text(
+            left + width / 2, 0.86, title, ha="center", va="center", weight="bold", fontsize=9.5
+        )
+        ax.text(left + width / 2, 0.38, detail, ha="center", va="center", fontsize=7.5)
+        if k:
+            ax.annotate(
+                "",
+                xy=(left - 0.03, 0.5),
+                xytext=(lefts[k - 1] + width + 0.03, 0.5),
+                arrowprops={"arrowstyle": "-|>", "color": "#404040", "lw": 1.2},
+            )
+    body, node = 1, 4
+    ax.annotate(
+        "",
+        xy=(lefts[node] + width / 2, -0.03),
+        xytext=(lefts[body] + width / 2, -0.03),
+        arrowprops={
+            "arrowstyle": "-|>",
+            "color": "#404040",
+            "lw": 1.0,
+            "linestyle": "--",
+            "connectionstyle": "arc3,rad=0.12",
+        },
+    )
+    ax.text(
+        (lefts[body] + lefts[node] + width) / 2,
+        -0.42,
+        "e(I): the embedding without dropout, the node's input",
+        ha="center",
+        va="center",
+        fontsize=7.5,
+        style="italic",
+    )
+    return fig, ax

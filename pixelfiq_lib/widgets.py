@@ -3,10 +3,13 @@
 Every widget wraps plain functions that work without Jupyter and are unit-tested:
 
 * :func:`apply_edits` — occlude, blur and add noise to an aligned face;
-* :func:`render_explanation` — Q̂ and the PLQ map of one face, drawn as face | map | overlay;
-* :func:`face_from_upload` — an uploaded file (FileUpload value or bytes) -> an aligned face;
-* :func:`uploaded_files`, :func:`passes_for`, :func:`status_text` — the small decisions
-  the app makes (which file, how many passes for which network, what to print).
+* :func:`render_explanation` — Q̂ and a map of one face (the paper's PLQ map or any other
+  map method), drawn as face | map | overlay;
+* :func:`face_from_upload` — an uploaded file (FileUpload value or bytes) -> an aligned face
+  (from ``data.uploads``);
+* :func:`uploaded_files`, :func:`passes_for`, :func:`map_options`, :func:`status_text` — the
+  small decisions the app makes (which file, how many passes for which network, which
+  maps to offer, what to print).
 
 ipywidgets is imported inside :func:`explorer` only, so the library itself does not
 depend on Jupyter.
@@ -18,13 +21,18 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 from matplotlib import pyplot as plt
 
 from . import data, viz
 from .core.backprop import PLQResult, pixel_quality_map
-from .errors import ImageLoadError, InvalidArgumentError, NoFaceError, PixelfiqError
+from .core.maps import MAP_METHODS, RECOMMENDED_MAP, map_settings, quality_map, resolve_map_method
+from .core.quality import QualityResult, serfiq_quality
+from .data.uploads import face_from_upload, uploaded_files  # noqa: F401 (the app's uploads)
+from .errors import InvalidArgumentError, PixelfiqError
 from .evaluation import perturbations
 from .models.base import FRModel
 
@@ -89,6 +97,23 @@ def apply_edits(
     return img
 
 
+@dataclass
+class MapExplanation:
+    """Q̂ and one map method's map of a face (the explorer's result for maps other than plq).
+
+    Attributes:
+        quality: SER-FIQ's :class:`QualityResult` of the face (T = the explorer's passes).
+        map: (1, H, W) the method's map in its own units, higher = more useful.
+        ranks: (1, H, W) the map's per-face pixel ranks in (0, 1], as drawn.
+        method: the map method's name.
+    """
+
+    quality: QualityResult
+    map: torch.Tensor
+    ranks: torch.Tensor
+    method: str
+
+
 def render_explanation(
     model: FRModel,
     face,
@@ -98,92 +123,51 @@ def render_explanation(
     a: float | str | None = None,
     axes: Sequence[plt.Axes] | None = None,
     title: str | None = None,
-) -> tuple[plt.Figure, PLQResult]:
-    """Compute Q̂ and the PLQ map of one face and draw face | map | overlay.
+    method: str = "plq",
+    map_kwargs: Mapping | None = None,
+) -> tuple[plt.Figure, PLQResult | MapExplanation]:
+    """Compute Q̂ and a map of one face and draw face | map | overlay.
 
     Args:
         model: the network (any :class:`FRModel`).
         face: (112, 112, 3) uint8 RGB array or ``data.AlignedFace``.
-        n_passes, seed, a: as in ``pixel_quality_map``.
+        n_passes, seed, a: as in ``pixel_quality_map`` (Q̂ always uses these).
         axes: three matplotlib axes, or ``None`` for a new figure.
         title: text put before Q̂ in the figure title (e.g. the network's name).
+        method: a map method of ``core.maps.MAP_METHODS`` or ``"recommended"``;
+            ``"plq"`` (the paper's map) by default. Other maps are drawn as per-face ranks
+            (``viz.show_map``): red = the least useful pixels of this face.
+        map_kwargs: the method's own settings (e.g. ``map_settings(...)[method]``);
+            ignored for ``"plq"``, which takes ``n_passes``, ``seed`` and ``a``.
     Returns:
-        ``(fig, result)``: the figure (not shown, not closed) and the ``PLQResult``
-        of the single face (``result.plq`` has shape (1, 112, 112)).
+        ``(fig, result)``: the figure (not shown, not closed) and, for ``"plq"``, the
+        ``PLQResult`` of the single face (``result.plq`` has shape (1, 112, 112)), else a
+        :class:`MapExplanation`.
+    Raises:
+        InvalidArgumentError: unknown ``method``.
 
     Taught in: 06_interactive_explorer.ipynb
     """
     img = _face_array(face)
-    res = pixel_quality_map(model, data.to_tensor(img), n_passes=n_passes, seed=seed, a=a)
+    x = data.to_tensor(img)
+    method = resolve_map_method(method)
+    if method == "plq":
+        res = pixel_quality_map(model, x, n_passes=n_passes, seed=seed, a=a)
+        shown = res.plq[0]
+    else:
+        quality = serfiq_quality(model, x, n_passes=n_passes, seed=seed)
+        values = quality_map(model, x, method, **dict(map_kwargs or {})).detach().cpu()
+        from .core.counterfactual import rank_map
+
+        res = MapExplanation(quality, values, rank_map(values), method)
+        shown = res.ranks[0]
     q, se = float(res.quality.q[0]), float(res.quality.q_se[0])
-    fig, axes = viz.plot_explanation(img, res.plq[0], q, axes=axes, q_se=se)
+    fig, axes = viz.plot_explanation(img, shown, q, axes=axes, q_se=se)
+    if method != "plq":
+        axes[1].set_title(f"{method} (rank)")
     if title:
         fig.suptitle(f"{title}: $\\hat{{Q}}$ = {q:.3f} ± {se:.3f}")
     return fig, res
-
-
-def uploaded_files(value) -> list[tuple[str, bytes]]:
-    """``(file name, bytes)`` of every file in an ipywidgets ``FileUpload`` value.
-
-    Args:
-        value: the ``value`` of a ``FileUpload`` (ipywidgets 8: a tuple of dicts with
-            ``"name"`` and ``"content"``; ipywidgets 7: a dict name -> dict), or bytes.
-    Returns:
-        A list in upload order; empty when nothing was uploaded (or the widget was
-        cleared). Bare bytes get the name ``"<N bytes>"``.
-
-    Taught in: 06_interactive_explorer.ipynb
-    """
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return [(f"<{len(value)} bytes>", bytes(value))]
-    items = list(value.values()) if isinstance(value, Mapping) else list(value or ())
-    return [
-        (
-            str(item.get("name") or item.get("metadata", {}).get("name") or "upload"),
-            bytes(item["content"]),
-        )
-        for item in items
-    ]
-
-
-def face_from_upload(upload, name: str | None = None) -> np.ndarray:
-    """The largest face of an uploaded image, aligned to (112, 112, 3) uint8 RGB.
-
-    Args:
-        upload: the ``value`` of an ipywidgets ``FileUpload`` (the last file is used,
-            and its name is used in messages), or the file's bytes.
-        name: the file name used in error messages (default: the upload's own name,
-            or ``"<N bytes>"`` for bare bytes).
-    Returns:
-        The aligned face. When no face is detected and the image is a square crop,
-        it is taken as already aligned and resized to 112x112.
-    Raises:
-        ImageLoadError: nothing was uploaded or the file cannot be decoded.
-        NoFaceError: no face in a non-square image.
-        Every message starts with the file name.
-
-    Taught in: 06_interactive_explorer.ipynb
-    """
-    files = uploaded_files(upload)
-    if not files:
-        raise ImageLoadError("no file was uploaded")
-    own_name, blob = files[-1]
-    name = name or own_name
-    try:
-        return _aligned_from_bytes(blob)
-    except PixelfiqError as exc:
-        text = str(exc).replace(f"<bytes, {len(blob)} bytes>", repr(name))
-        raise type(exc)(text if repr(name) in text else f"{name!r}: {text}") from exc
-
-
-def _aligned_from_bytes(blob: bytes) -> np.ndarray:
-    try:
-        return data.extract_faces(blob, faces="largest")[0].image
-    except NoFaceError:
-        h, w = data.load_image(blob).shape[:2]
-        if max(h, w) > 1.1 * min(h, w):
-            raise
-        return data.extract_faces(blob, aligned=True)[0].image
 
 
 def passes_for(model_name: str, n_passes: int | Mapping[str, int]) -> int:
@@ -214,17 +198,51 @@ def passes_for(model_name: str, n_passes: int | Mapping[str, int]) -> int:
     return int(n_passes)
 
 
+def map_options(methods: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """The explorer's map menu: ``(label, method)`` pairs, the recommended map first.
+
+    Args:
+        methods: names of ``core.maps.MAP_METHODS`` to offer (default: all of them).
+    Returns:
+        The recommended map (labelled "recommended: where quality was lost"), the paper's
+        map (labelled "the paper's: sensitivity of Σe"), then the others in registry order.
+    Raises:
+        InvalidArgumentError: an unknown method name.
+
+    Taught in: 06_interactive_explorer.ipynb
+    """
+    names = list(MAP_METHODS) if methods is None else list(methods)
+    unknown = [m for m in names if m not in MAP_METHODS]
+    if unknown or not names:
+        raise InvalidArgumentError(
+            f"unknown map methods {unknown}; known: {', '.join(MAP_METHODS)}"
+        )
+    labels = {
+        RECOMMENDED_MAP: f"{RECOMMENDED_MAP} (recommended: where quality was lost)",
+        "plq": "plq (the paper's: sensitivity of Σe)",
+    }
+    first = [m for m in (RECOMMENDED_MAP, "plq") if m in names]
+    return [(labels.get(m, m), m) for m in first + [m for m in names if m not in first]]
+
+
 def status_text(
-    face: str, model_name: str, q: float, q_se: float, n_passes: int, max_se: float = MAX_SE
+    face: str,
+    model_name: str,
+    q: float,
+    q_se: float,
+    n_passes: int,
+    max_se: float = MAX_SE,
+    method: str | None = None,
 ) -> str:
-    """The explorer's status line: face, network, T and Q̂ ± its standard error.
+    """The explorer's status line: face, network, map, T and Q̂ ± its standard error.
 
     A warning is appended when the Monte-Carlo error reaches ``max_se``: differences of
     Q̂ below that size are noise, so the network needs more passes.
 
     Taught in: 06_interactive_explorer.ipynb
     """
-    text = f"{face} · {model_name} · T = {n_passes} · Q̂ = {q:.3f} ± {q_se:.3f}"
+    shown = f" · map {method}" if method else ""
+    text = f"{face} · {model_name}{shown} · T = {n_passes} · Q̂ = {q:.3f} ± {q_se:.3f}"
     if q_se >= max_se:
         text += (
             f" · warning: ± {q_se:.2f} ≥ {max_se:g}, Q̂ is noise at this T; "
@@ -241,8 +259,11 @@ def explorer(
     n_passes: int | Mapping[str, int] = 100,
     seed: int = 0,
     max_se: float = MAX_SE,
+    maps: Sequence[str] | None = None,
+    default_map: str = "recommended",
+    fast: bool = False,
 ):
-    """A small app: pick or upload a face, pick a network, disturb the face, see Q̂ and P(I).
+    """A small app: pick or upload a face, a network and a map, disturb the face, see Q̂ and the map.
 
     Args:
         faces: ``{name: (112, 112, 3) uint8 RGB face}`` offered in the face menu.
@@ -251,6 +272,11 @@ def explorer(
         n_passes: T for every network, or ``{name: T}`` per network (:func:`passes_for`).
         seed: SER-FIQ seed for every redraw.
         max_se: the status line warns when Q̂'s standard error reaches it.
+        maps: map methods offered in the map menu (:func:`map_options`; default all).
+        default_map: the map shown first: ``"recommended"`` (``core.maps.RECOMMENDED_MAP``,
+            the one measured to find what lowered quality) unless told otherwise.
+        fast: the small per-method settings of FAST mode (``core.maps.map_settings``):
+            the counterfactual map with T 10 and two superpixel granularities.
     Returns:
         An ``ipywidgets.VBox`` (children: controls, status line, figure); its
         ``.update()`` redraws with the current settings and returns the latest
@@ -272,6 +298,11 @@ def explorer(
     wide = dict(layout=W.Layout(width=CONTROL_WIDTH), style={"description_width": "70px"})
     face_dd = W.Dropdown(options=list(choices), description="face", **wide)
     model_dd = W.Dropdown(options=list(model_names), description="network", **wide)
+    options = map_options(maps)
+    default_map = RECOMMENDED_MAP if default_map == "recommended" else default_map
+    if default_map not in [m for _, m in options]:
+        raise InvalidArgumentError(f"default_map {default_map!r} is not offered: {options}")
+    map_dd = W.Dropdown(options=options, value=default_map, description="map", **wide)
     upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
     slider = dict(continuous_update=False, **wide)
     x = W.IntSlider(56, 0, 111, description="occluder x", **slider)
@@ -295,9 +326,18 @@ def explorer(
             noise=noise.value,
             seed=seed,
         )
+        method = map_dd.value
+        settings = map_settings(t, seed, fast).get(method, {})
         axes = plt.subplots(1, 3, figsize=FIGSIZE)[1]
         fig, res = render_explanation(
-            load(name), img, n_passes=t, seed=seed, axes=axes, title=f"{name}, T = {t}"
+            load(name),
+            img,
+            n_passes=t,
+            seed=seed,
+            axes=axes,
+            title=f"{name}, T = {t}",
+            method=method,
+            map_kwargs=settings,
         )
         with out:
             out.clear_output(wait=True)
@@ -305,7 +345,7 @@ def explorer(
         plt.close(fig)
         latest["result"] = res
         q, se = float(res.quality.q[0]), float(res.quality.q_se[0])
-        status.value = html.escape(status_text(face_dd.value, name, q, se, t, max_se))
+        status.value = html.escape(status_text(face_dd.value, name, q, se, t, max_se, method))
         return res
 
     def on_upload(change):
@@ -330,7 +370,7 @@ def explorer(
             update()
         upload.value = ()  # the same file can be uploaded again and is seen as new
 
-    for widget in (face_dd, model_dd, x, y, size, blur, noise):
+    for widget in (face_dd, model_dd, map_dd, x, y, size, blur, noise):
         widget.observe(update, names="value")
     upload.observe(on_upload, names="value")
     column = W.Layout(margin="0 12px 4px 0")
@@ -338,7 +378,7 @@ def explorer(
         [
             W.VBox([face_dd, model_dd, upload], layout=column),
             W.VBox([x, y, size], layout=column),
-            W.VBox([blur, noise], layout=column),
+            W.VBox([map_dd, blur, noise], layout=column),
         ],
         layout=W.Layout(display="flex", flex_flow="row wrap"),
     )
@@ -346,7 +386,15 @@ def explorer(
     box.update, box.controls = (
         update,
         dict(
-            face=face_dd, model=model_dd, upload=upload, x=x, y=y, size=size, blur=blur, noise=noise
+            face=face_dd,
+            model=model_dd,
+            map=map_dd,
+            upload=upload,
+            x=x,
+            y=y,
+            size=size,
+            blur=blur,
+            noise=noise,
         ),
     )
     update()

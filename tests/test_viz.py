@@ -65,3 +65,66 @@ def test_show_scan_stretches_the_grid_over_the_face_with_a_colour_bar():
     im = ax.images[0]
     assert im.colorbar is not None and "Q" in im.colorbar.ax.get_ylabel()
     assert im.get_extent() == [0, 112, 112, 0] and ax.get_title() == "scan"
+
+
+def test_show_map_draws_any_map_as_ranks_low_red_with_a_colour_bar():
+    values = torch.zeros(112, 112)
+    values[:, 56:] = -0.01  # raw-Q units: the right half lowers quality
+    fig, ax = viz.show_map(values, title="counterfactual")
+    im = ax.images[0]
+    shown = im.get_array()
+    assert im.get_cmap().name == "RdYlGn" and im.get_clim() == (0, 1), "low = red, as P(I)"
+    assert float(shown[:, 56:].max()) < float(shown[:, :56].min()), "the harmful half ranks low"
+    assert 0 < float(shown.min()) < float(shown.max()) <= 1.0  # ties share their mean rank
+    assert im.colorbar is not None and "rank" in im.colorbar.ax.get_ylabel()
+    assert ax.get_title() == "counterfactual"
+    fig, ax = viz.show_map(values.abs(), ranks=False, colorbar=False)
+    assert ax.images[0].colorbar is None
+    assert float(ax.images[0].get_array().max()) == pytest.approx(0.01)
+
+
+def test_method_diagram_draws_the_steps_in_order_with_every_label_inside_its_box():
+    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.text import Annotation
+
+    fig, ax = viz.plot_method_diagram()
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert [b.get_gid() for b in boxes] == [title for title, _ in viz.METHOD_STEPS]
+    assert [b.get_gid() for b in boxes][1:] == [
+        "body",
+        "T dropout passes",
+        "Q, Q̂",
+        "quality node",
+        "∂N/∂I",
+        "P(I)",
+    ]
+    lefts = [b.get_x() for b in boxes]
+    assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts), "one row, left to right"
+    arrows = [t for t in ax.texts if isinstance(t, Annotation)]
+    assert len(arrows) == len(boxes), "one arrow between neighbours, one from body to node"
+
+    fig.canvas.draw()  # layout: every title and detail sits inside its own box
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if not isinstance(t, Annotation) and t.get_text()]
+    for box in boxes:
+        frame = box.get_window_extent(renderer)
+        centres = [t.get_window_extent(renderer) for t in labels]
+        inside = [
+            t
+            for t, c in zip(labels, centres)
+            if frame.contains((c.x0 + c.x1) / 2, (c.y0 + c.y1) / 2)
+        ]
+        assert len(inside) == 2, (box.get_gid(), [t.get_text() for t in inside])
+        for text in inside:
+            extent = text.get_window_extent(renderer)
+            assert frame.x0 <= extent.x0 and extent.x1 <= frame.x1, (box.get_gid(), text)
+            assert frame.y0 <= extent.y0 and extent.y1 <= frame.y1, (box.get_gid(), text)
+
+
+def test_method_diagram_draws_into_given_axes():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1)
+    out_fig, out_ax = viz.plot_method_diagram(axes[1])
+    assert out_fig is fig and out_ax is axes[1] and not axes[1].axison
+    assert len(axes[1].patches) == len(viz.METHOD_STEPS) and not axes[0].patches

@@ -170,7 +170,11 @@ def test_explorer_draws_once_and_follows_its_controls(sface, face):
     pytest.importorskip("ipywidgets")
     loads, load = _counting(sface)
     box = widgets.explorer(
-        {"a": face, "b": np.array(sample_faces(1)[0].image)}, ["sface"], load=load, n_passes=8
+        {"a": face, "b": np.array(sample_faces(1)[0].image)},
+        ["sface"],
+        load=load,
+        n_passes=8,
+        default_map="plq",
     )
     assert loads == ["sface"], "the default view is drawn once on creation"
     q0 = float(box.update().quality.q[0])
@@ -184,7 +188,9 @@ def test_explorer_draws_once_and_follows_its_controls(sface, face):
 def test_explorer_shows_every_upload_even_after_a_failed_one(sface, face):
     pytest.importorskip("ipywidgets")
     loads, load = _counting(sface)
-    box = widgets.explorer({"sample face 2": face}, ["sface"], load=load, n_passes=8)
+    box = widgets.explorer(
+        {"sample face 2": face}, ["sface"], load=load, n_passes=8, default_map="plq"
+    )
     upload, face_dd, status = box.controls["upload"], box.controls["face"], box.children[1]
     paths = sample_image_paths()
     for k, (name, path) in enumerate(
@@ -218,7 +224,12 @@ def test_explorer_uses_each_networks_own_passes_and_warns_on_noise(sface, face):
     pytest.importorskip("ipywidgets")
     _, load = _counting(sface)
     box = widgets.explorer(
-        {"f": face}, ["sface", "other"], load=load, n_passes={"sface": 8, "other": 4}, max_se=1e-9
+        {"f": face},
+        ["sface", "other"],
+        load=load,
+        n_passes={"sface": 8, "other": 4},
+        max_se=1e-9,
+        default_map="plq",
     )
     assert box.update().quality.n_passes == 8 and "T = 8" in box.children[1].value
     box.controls["model"].value = "other"
@@ -230,7 +241,7 @@ def test_explorer_uses_each_networks_own_passes_and_warns_on_noise(sface, face):
 def test_explorer_controls_wrap_instead_of_overflowing(sface, face):
     pytest.importorskip("ipywidgets")
     _, load = _counting(sface)
-    box = widgets.explorer({"f": face}, ["sface"], load=load, n_passes=4)
+    box = widgets.explorer({"f": face}, ["sface"], load=load, n_passes=4, default_map="plq")
     controls = box.children[0]
     assert controls.layout.flex_flow == "row wrap"
     widths = [
@@ -238,4 +249,70 @@ def test_explorer_controls_wrap_instead_of_overflowing(sface, face):
     ]
     assert max(widths) * 3 + 3 * 12 < 1000, "three columns fit a notebook in a 1280 px window"
     assert widgets.FIGSIZE[0] * 100 <= 700, "the figure fits beside JupyterLab's file browser"
+    plt.close("all")
+
+
+def test_map_menu_offers_every_method_with_the_recommended_map_first():
+    from pixelfiq_lib.core.maps import MAP_METHODS
+
+    options = widgets.map_options()
+    assert [m for _, m in options][:2] == [widgets.RECOMMENDED_MAP, "plq"]
+    assert sorted(m for _, m in options) == sorted(MAP_METHODS), "every map method, once"
+    assert "recommended" in options[0][0] and "paper" in options[1][0]
+    assert widgets.map_options(["random", "plq"]) == [
+        ("plq (the paper's: sensitivity of Σe)", "plq"),
+        ("random", "random"),
+    ]
+    with pytest.raises(PixelfiqError, match="nonsense"):
+        widgets.map_options(["plq", "nonsense"])
+    assert "map counterfactual" in widgets.status_text(
+        "f", "sface", 0.5, 0.01, 8, method="counterfactual"
+    )
+
+
+def test_render_explanation_draws_another_map_as_ranks_with_the_same_quality(sface, face):
+    hidden = widgets.apply_edits(face, occluder=(56, 52, 40))
+    fig, res = widgets.render_explanation(
+        sface,
+        hidden,
+        n_passes=8,
+        seed=0,
+        method="counterfactual",
+        map_kwargs={"n_passes": 10, "n_segments": (25,), "seed": 0},
+    )
+    try:
+        assert isinstance(res, widgets.MapExplanation) and res.method == "counterfactual"
+        assert res.map.shape == res.ranks.shape == (1, 112, 112)
+        assert 0 < float(res.ranks.min()) < float(res.ranks.max()) <= 1.0  # ties: mean rank
+        assert fig.axes[1].get_title() == "counterfactual (rank)"
+        _, plq = widgets.render_explanation(sface, hidden, n_passes=8, seed=0)
+        assert float(res.quality.q[0]) == pytest.approx(float(plq.quality.q[0]), abs=1e-6)
+        # the black square over the eyes is what lowers quality: it ranks below the rest
+        square = np.zeros((112, 112), bool)
+        square[32:72, 36:76] = True
+        ranks = res.ranks[0].numpy()
+        assert ranks[square].mean() < ranks[~square].mean()
+    finally:
+        plt.close("all")
+    with pytest.raises(PixelfiqError, match="unknown map method"):
+        widgets.render_explanation(sface, face, n_passes=8, method="nonsense")
+
+
+def test_explorer_opens_on_the_recommended_map_and_switches_maps(sface, face):
+    pytest.importorskip("ipywidgets")
+    loads, load = _counting(sface)
+    box = widgets.explorer({"f": face}, ["sface"], load=load, n_passes=8, fast=True)
+    menu, status = box.controls["map"], box.children[1]
+    assert menu.value == widgets.RECOMMENDED_MAP and menu in box.children[0].children[2].children
+    first = box.update()
+    assert isinstance(first, widgets.MapExplanation) and first.method == widgets.RECOMMENDED_MAP
+    assert f"map {widgets.RECOMMENDED_MAP}" in status.value
+    before = len(loads)
+    menu.value = "plq"  # observers redraw once, with the paper's map
+    assert len(loads) == before + 1 and "map plq" in status.value
+    switched = box.update()
+    assert switched.plq.shape == (1, 112, 112)
+    assert float(switched.quality.q[0]) == pytest.approx(float(first.quality.q[0]), abs=1e-6)
+    with pytest.raises(PixelfiqError, match="default_map"):
+        widgets.explorer({"f": face}, ["sface"], load=load, maps=["plq"], default_map="random")
     plt.close("all")

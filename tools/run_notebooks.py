@@ -58,8 +58,13 @@ def select(names: list[str], prefixes: list[str]) -> list[str]:
     return chosen
 
 
-def execute(path: Path, out_dir: Path, *, timeout: int, kernel: str) -> tuple[Path, Path, float]:
+def execute(
+    path: Path, out_dir: Path, *, timeout: int, kernel: str, exporter=None
+) -> tuple[Path, Path, float]:
     """Run one notebook (cwd = its folder); write ``NAME.ipynb`` and ``NAME.html`` to ``out_dir``.
+
+    ``exporter`` is the nbconvert HTML exporter (default: JupyterLab's template); the course
+    book passes its own (tools.build_book).
 
     Returns:
         The two written paths and the run time in seconds.
@@ -80,7 +85,8 @@ def execute(path: Path, out_dir: Path, *, timeout: int, kernel: str) -> tuple[Pa
         out_dir.mkdir(parents=True, exist_ok=True)
         ipynb, html = out_dir / path.name, out_dir / f"{path.stem}.html"
         nbformat.write(nb, ipynb)
-        body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+        exporter = exporter or HTMLExporter(template_name="lab")
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
         html.write_text(body, encoding="utf-8")
     return ipynb, html, seconds
 

@@ -7,6 +7,7 @@
 * :mod:`.inputs` — which files of the INPUTs are read, shards, the table's columns;
 * :mod:`.pipeline`, :mod:`.scoring` — decoding on a worker thread, scoring in batches,
   one row per face; :mod:`.outputs`, :mod:`.figures` — the map and figure files;
+* :mod:`.methods` — ``quality --method``: several quality methods, a column each;
 * :mod:`.table`, :mod:`.lock`, :mod:`.merge` — the results table, its lock, shard merging;
 * :mod:`.ray_engine` — the same runs on a Ray cluster (the only module that imports Ray;
   optional extra ``pixelfiq[scale]``).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from .api import BatchRun, fix_hint, shard_path
 from .inputs import COLUMNS, STATUSES, parse_shard
+from .methods import method_columns, methods_table, table_csv
 from .runs import (
     DEMO_IMAGES,
     calibrate_quality_100,
@@ -40,8 +42,11 @@ __all__ = [
     "explain_folder",
     "fix_hint",
     "merge_tables",
+    "method_columns",
+    "methods_table",
     "parse_shard",
     "quality_table",
     "run_items",
     "shard_path",
+    "table_csv",
 ]

@@ -14,6 +14,7 @@ Taught in: README.md (command-line use and the library)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -21,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidArgumentError, UsageError
-from .inputs import COLUMNS, OUTPUT_MARKER, InputItem, expand_inputs, foreign_images
+from .inputs import (
+    COLUMNS,
+    OUTPUT_MARKER,
+    InputItem,
+    display_path,
+    expand_inputs,
+    foreign_images,
+)
 
 log = logging.getLogger("pixelfiq")
 
@@ -207,3 +215,77 @@ def load_quality_100(path: str | os.PathLike | None, model_name: str):
             model_name.lower(),
         )
     return mapping
+
+
+def check_replace(
+    csv_path: Path, maps_dir: Path | None, *, resume: bool, overwrite: bool, command: str = ""
+) -> None:
+    """Refuse to replace a table that holds results without ``resume`` or ``overwrite``.
+
+    ``command`` ``"demo"`` and ``"calibrate"`` replace a table of their own kind (the
+    demo's folder, the calibration's face table) without asking.
+
+    Raises:
+        UsageError: ``csv_path`` (or its settings record) exists and neither is given, or
+            ``overwrite`` is given for a file that is not a pixelfiq results table.
+    """
+    from .record import read_record, settings_path
+    from .table import read_results
+
+    if not (csv_path.exists() or settings_path(csv_path).exists()) or resume:
+        return
+    if overwrite or command in ("demo", "calibrate"):
+        try:
+            read_results(csv_path) if csv_path.exists() else None
+        except (InvalidArgumentError, OSError) as exc:
+            raise UsageError(
+                f"{display_path(csv_path)} is not a pixelfiq results table; refusing to "
+                "remove it (remove it yourself or give another --out)"
+            ) from exc
+        if overwrite:
+            return
+        try:
+            record = read_record(csv_path)
+            if record.get("command") == command or "format" not in record:  # or pixelfiq 0.1.0
+                return
+        except UsageError:
+            pass
+    raise UsageError(
+        f"{display_path(csv_path)} holds the results of an earlier run; give --resume to "
+        "continue it, --overwrite to replace it (its maps are removed too), or another --out"
+    )
+
+
+def remove_results(csv_path: Path, maps_dir: Path | None) -> int:
+    """Remove a results table, its records and the maps and figures its rows name
+    (only files pixelfiq wrote); returns how many files were removed.
+
+    Raises:
+        UsageError: a file cannot be removed (a read-only folder).
+    """
+    import shutil
+
+    from .outputs import safe_join
+    from .record import settings_path, unwritable
+    from .table import inputs_path, read_results
+
+    rows = read_results(csv_path) if csv_path.is_file() else []
+    files = [settings_path(csv_path), inputs_path(csv_path), csv_path]
+    for row in rows:
+        if maps_dir is not None and row[5]:
+            with contextlib.suppress(InvalidArgumentError):
+                npy = safe_join(maps_dir, row[5])
+                files = [npy, npy.with_suffix(".png"), *files]
+    removed = 0
+    try:
+        for path in files:
+            if path.is_file():
+                path.unlink()
+                removed += 1
+        parquet = csv_path.with_name(f"{csv_path.stem}.parquet")  # the Ray engine's shards
+        if parquet.is_dir():
+            shutil.rmtree(parquet)
+    except OSError as exc:
+        raise unwritable(csv_path, exc) from exc
+    log.info("--overwrite: removed %d files of the earlier run", removed)
+    return removed

@@ -63,11 +63,29 @@ class InputItem:
 
 
 def display_path(path: str | bytes | os.PathLike) -> str:
-    """Printable text of a path: undecodable bytes as ``\\xNN``, control characters escaped."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return "".join(
-        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text
-    )
+    r"""Printable text of a path, one to one: two paths never get the same text.
+
+    A backslash is doubled (``\\``); undecodable bytes become ``\xNN`` (NN >= 80);
+    control characters below U+0080 become ``\n``, ``\t``, ``\r`` or ``\xNN``
+    (NN < 80); other unprintable characters ``\uNNNN`` or ``\UNNNNNNNN``. So a name
+    holding a newline and a name holding a backslash and an ``n`` stay apart, and the
+    table's ``source`` column identifies each input.
+    """
+    text = os.fsencode(path).decode("utf-8", "surrogateescape")
+    return "".join(_escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    if c == "\\":
+        return "\\\\"
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if c.isprintable() or c == " ":
+        return c
+    if code < 0x80:
+        return c.encode("unicode_escape").decode()
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def expand_inputs(

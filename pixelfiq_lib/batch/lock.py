@@ -37,16 +37,21 @@ def output_lock(csv_path: Path) -> Iterator[None]:
         InvalidArgumentError: another run holds it (the message gives its pid and host).
     """
     lock_path, owner_path = lock_paths(csv_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path), timeout=0)
     try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-    except Timeout:
+    except Timeout:  # (an OSError too: caught first)
         raise InvalidArgumentError(
             f"another pixelfiq run ({_owner(owner_path)}) is writing here "
             f"({csv_path}); wait for it to finish, or use another --out "
             "(parallel shards with --shard write separate tables)"
         ) from None
+    except OSError as exc:  # a read-only file system, no permission
+        raise InvalidArgumentError(
+            f"cannot write {csv_path}: {exc.strerror or exc}; give an --out where pixelfiq "
+            "may write"
+        ) from exc
     try:
         owner = {"pid": os.getpid(), "host": socket.gethostname()}
         with contextlib.suppress(OSError):
@@ -64,3 +69,15 @@ def _owner(path: Path) -> str:
         return f"pid {int(owner['pid'])} on {owner['host']}"
     except (OSError, ValueError, KeyError, TypeError):
         return "pid unknown"
+
+
+def check_free(csv_path: Path) -> None:
+    """Refuse at once when another run holds the lock of ``csv_path`` (creates nothing:
+    only an existing lock file is tried).
+
+    Raises:
+        InvalidArgumentError: another run holds it (the message gives its pid and host).
+    """
+    if lock_paths(csv_path)[0].exists():
+        with output_lock(csv_path):
+            pass

@@ -13,25 +13,26 @@ import queue
 import stat
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InvalidArgumentError
 from ..files import atomic_write, remove_stale_temporaries
-from .inputs import _DONE, _QUEUE_INPUTS, STATUSES, InputItem, display_path
+from .inputs import _DONE, _QUEUE_INPUTS, InputItem, display_path
+from .record import mark_finished, resumable_rows, unwritable, write_record
+from .record import settings_path as settings_path
 from .scoring import face_row, failure_row, looks_like_a_face, score_faces
 from .table import (
     ResultsTable,
     failure,
-    finished_rows,
     input_key,
     inputs_path,
     match_resumed,
     read_input_keys,
-    read_results,
 )
+from .table import finished_rows as finished_rows
+from .table import read_results as read_results
+from .table import summarise as summarise
 
 log = logging.getLogger(__name__)
 #: Threads writing maps and figures, and how many batches of writes may wait for them.
@@ -53,10 +54,16 @@ class BatchOptions:
         resume: keep the finished rows of an earlier run with the same settings.
         progress: show a tqdm bar on stderr.
         model_name: recorded in the settings file that ``--resume`` checks.
+        model_sha256: the SHA-256 pinned for the network's weights (``""``: unknown).
         quality_100: the map raw Q -> quality_100 of ``--settings FILE``; ``None`` = the
             network's own (``model.quality_100``).
+        settings_sha256: SHA-256 of the ``--settings`` file (``None`` without one).
         figures: ``"png"`` (a figure per face beside its map) or ``"none"`` (maps only).
         map_method: the map of ``explain`` (``core.maps.MAP_METHODS``; default plq).
+        aligned: the inputs are aligned crops (``"mixed"`` for the demo's inputs).
+        command: the kind of run recorded (default ``explain`` with maps, else ``quality``).
+        shard: ``(i, n)`` of a sharded run. inputs_sha256, n_inputs: the whole expanded
+            input list (before sharding) that the table covers (:mod:`.record`).
     """
 
     csv_path: Path
@@ -69,25 +76,46 @@ class BatchOptions:
     resume: bool = False
     progress: bool = False
     model_name: str = "sface"
+    model_sha256: str = ""
     quality_100: object | None = None
+    settings_sha256: str | None = None
     figures: str = "png"
     map_method: str = "plq"
+    aligned: bool | str = False
+    command: str = ""
+    shard: tuple[int, int] | None = None
+    inputs_sha256: str = ""
+    n_inputs: int = 0
 
     def settings(self) -> dict[str, object]:
-        """The settings that change results (checked by ``--resume``)."""
+        """The settings that change results (recorded, and compared by ``--resume``)."""
+        from .. import __version__
+
         out = {
-            "command": "explain" if self.maps_dir else "quality",
+            "command": self.command or ("explain" if self.maps_dir else "quality"),
             "model": self.model_name,
+            "model_sha256": self.model_sha256,
             "n_passes": self.n_passes,
             "seed": self.seed,
             "faces": self.faces,
             "min_face_size": self.min_face_size,
-            # only when not the default, so that earlier plq runs still resume
-            **({"map": self.map_method} if self.map_method != "plq" else {}),
+            "map": self.map_method,
+            "aligned": self.aligned,
+            "settings_sha256": self.settings_sha256,
+            "pixelfiq": __version__,
         }
         if self.quality_100 is not None:
             out["quality_100"] = [self.quality_100.slope, self.quality_100.centre]
         return out
+
+    def coverage(self, finished: bool = False) -> dict[str, object]:
+        """What the table covers: the input list, the shard, whether the run finished."""
+        return {
+            "inputs_sha256": self.inputs_sha256,
+            "n_inputs": self.n_inputs,
+            "shard": list(self.shard) if self.shard else None,
+            "finished": finished,
+        }
 
 
 @dataclass
@@ -108,22 +136,27 @@ def prepare_table(
     """Open the results table (fresh, or resumed) and list the inputs still to do.
 
     Raises:
-        InvalidArgumentError: ``--resume`` with other settings than the earlier run.
+        UsageError: ``--resume`` with other settings than the earlier run, a damaged
+            earlier table or record, or an output that cannot be written.
     """
-    opts.csv_path.parent.mkdir(parents=True, exist_ok=True)
-    for folder in {opts.csv_path.parent, opts.maps_dir or opts.csv_path.parent}:
-        remove_stale_temporaries(folder)
-    table = ResultsTable(opts.csv_path, {it.source: k for k, it in enumerate(items)})
+    if len({it.source for it in items}) != len(items):
+        raise RuntimeError("two inputs have the same source name")  # display_path is 1:1
     keys = {it.source: input_key(it.path) for it in items}
     before = read_input_keys(opts.csv_path) if opts.resume else {}
-    keep = _resumable_rows(opts) if opts.resume else []
+    keep = resumable_rows(opts) if opts.resume else []
     keep = match_resumed(keep, before, keys)
     known = {r[0]: before[r[0]] for r in keep if r[0] not in keys and r[0] in before}
-    settings = json.dumps(opts.settings(), indent=1, sort_keys=True).encode()
-    atomic_write(settings_path(opts.csv_path), lambda fh: fh.write(settings))
-    identities = json.dumps({**known, **keys}, indent=0, sort_keys=True).encode()
-    atomic_write(inputs_path(opts.csv_path), lambda fh: fh.write(identities))
-    table.start(keep)
+    table = ResultsTable(opts.csv_path, {it.source: k for k, it in enumerate(items)})
+    try:
+        opts.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in {opts.csv_path.parent, opts.maps_dir or opts.csv_path.parent}:
+            remove_stale_temporaries(folder)
+        write_record(opts.csv_path, opts.settings(), opts.coverage(finished=False))
+        identities = json.dumps({**known, **keys}, indent=0, sort_keys=True).encode()
+        atomic_write(inputs_path(opts.csv_path), lambda fh: fh.write(identities))
+        table.start(keep)
+    except OSError as exc:
+        raise unwritable(opts.csv_path, exc) from exc
     done = {r[0] for r in keep}
     if keep:
         log.info("resuming: %d input(s) already finished", len(done))
@@ -135,27 +168,6 @@ def prepare_table(
             display_path(opts.csv_path),
         )
     return table, [it for it in items if it.source not in done]
-
-
-def settings_path(csv_path: Path) -> Path:
-    """Where a run's settings are kept: ``results.csv`` -> ``results.settings.json``."""
-    return csv_path.with_name(f"{csv_path.stem}.settings.json")
-
-
-def _resumable_rows(opts: BatchOptions) -> list[list[str]]:
-    if not opts.csv_path.is_file():
-        log.info("nothing to resume in %s; starting a new table", display_path(opts.csv_path))
-        return []
-    meta = settings_path(opts.csv_path)
-    if meta.is_file():
-        before = json.loads(meta.read_text())
-        diff = {k: (before.get(k), v) for k, v in opts.settings().items() if before.get(k) != v}
-        if diff:
-            raise InvalidArgumentError(
-                f"--resume: the earlier run used other settings {diff} (earlier, now); "
-                "use the same ones or another --out"
-            )
-    return finished_rows(read_results(opts.csv_path), opts.maps_dir, opts.figures)
 
 
 def _produce(
@@ -374,7 +386,9 @@ def run_batch(
         stop.set()
         runner.close()
         table.close()
-    return table.finish()
+    rows = table.finish()
+    mark_finished(opts.csv_path)
+    return rows
 
 
 @contextlib.contextmanager
@@ -387,19 +401,3 @@ def _progress_logging(active: bool) -> Iterator[None]:
 
     with logging_redirect_tqdm():
         yield
-
-
-def summarise(rows: Sequence[Sequence[str]]) -> tuple[str, bool]:
-    """The closing summary line and whether every row is ``ok``.
-
-    Example:
-        ``"7 faces ok from 3 images; 2 inputs failed: unreadable 1, no_face 1"``
-    """
-    ok = [r for r in rows if r[2] == "ok"]
-    bad = Counter(r[2] for r in rows if r[2] != "ok")
-    images = len({r[0] for r in ok})
-    text = f"{len(ok)} faces ok from {images} images"
-    if bad:
-        reasons = ", ".join(f"{s} {bad[s]}" for s in STATUSES if bad[s])
-        text += f"; {sum(bad.values())} failed: {reasons}"
-    return text, not bad

@@ -10,7 +10,10 @@ go to Parquet shards (``results.csv``'s columns, as text, plus ``map_path``, the
 absolute path) and to ``results.csv`` in input order.
 
 Maps are written by the actors: on a multi-node cluster ``--out`` must be a folder
-every node sees (a shared file system). Ray is imported only here: ``import
+every node sees (a shared file system). An ``--address`` is tried before the run, in a
+separate process, for at most :data:`CONNECT_TIMEOUT_S` seconds (``ray.init`` itself
+retries an unreachable cluster forever): a cluster that does not answer in that time
+is refused with exit 2 (:func:`check_address`). Ray is imported only here: ``import
 pixelfiq_lib`` never needs it (optional extra ``pixelfiq[scale]``).
 
 Taught in: README.md (running on a cluster)
@@ -21,6 +24,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 import types
 from collections.abc import Sequence
@@ -29,8 +35,10 @@ from pathlib import Path
 import numpy as np
 import ray
 
+from ..errors import UsageError
 from .inputs import COLUMNS, InputItem
 from .pipeline import BatchOptions, _extract, prepare_table
+from .record import mark_finished
 from .scoring import face_row, failure_row, score_faces
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,12 @@ log = logging.getLogger(__name__)
 CORES_PER_ACTOR = 4
 #: Inputs per decoding task, and the CPU share each decoding task reserves.
 DECODE_BATCH, DECODE_CPUS = 4, 0.5
+#: Seconds an ``--address`` has to answer (``PIXELFIQ_RAY_CONNECT_TIMEOUT`` overrides it).
+CONNECT_TIMEOUT_S = 30.0
+_PROBE = (
+    "import sys, ray; ray.init(address=sys.argv[1], log_to_driver=False, "
+    "include_dashboard=False); ray.shutdown()"
+)
 _FACE = ("index", "path", "source", "aligned", "face", "n_faces", "image", "row", "not_face")
 
 
@@ -143,6 +157,7 @@ def run_ray(
     device: str | None = None,
     address: str | None = None,
     batch_size: int | None = None,
+    check: bool = True,
 ) -> list[list[str]]:
     """Process inputs on a Ray cluster into ``results.csv``, Parquet shards and maps.
 
@@ -154,6 +169,7 @@ def run_ray(
         address: a cluster to join (``"auto"``, ``"ray://host:10001"``); ``None`` joins
             the one this process already started, else starts a local one.
         batch_size: faces per model call; ``None`` = the policy of the actors' device.
+        check: try ``address`` first (:func:`check_address`); ``False`` when done already.
     Returns:
         Every row of the final table, in input order.
     Example:
@@ -166,6 +182,8 @@ def run_ray(
     if paths:
         items = [it for it in items if isinstance(it, InputItem)] + expand_inputs(paths)
     started = not ray.is_initialized()
+    if started and address and check:
+        check_address(address)
     if started:
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
     try:
@@ -173,6 +191,52 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def connect_timeout() -> float:
+    """Seconds an ``--address`` may take to answer (:data:`CONNECT_TIMEOUT_S`)."""
+    try:
+        return max(1.0, float(os.environ.get("PIXELFIQ_RAY_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S)))
+    except ValueError:
+        return CONNECT_TIMEOUT_S
+
+
+def check_address(address: str) -> None:
+    """Refuse a cluster address that does not answer within :func:`connect_timeout`.
+
+    A ``host:port`` (or ``ray://host:port``) that refuses connections fails at once;
+    otherwise a separate process joins the cluster and leaves it, and is stopped when
+    it takes longer than the timeout.
+
+    Raises:
+        UsageError: nothing answers at ``address``, or it is not a Ray cluster.
+    """
+    timeout = connect_timeout()
+    hint = "check it (`ray status` on the head node), or leave --address out for a local cluster"
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if host and port.isdigit():
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise UsageError(
+                f"--address {address!r} cannot be reached ({reason}); {hint}"
+            ) from None
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, address],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise UsageError(
+            f"--address {address!r}: no Ray cluster answered within {timeout:g} s; {hint}"
+        ) from None
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        reason = lines[-1].strip() if lines else f"exit status {proc.returncode}"
+        raise UsageError(f"--address {address!r} is not a Ray cluster here ({reason}); {hint}")
 
 
 def _run(items, opts: BatchOptions, device, batch_size) -> list[list[str]]:
@@ -195,7 +259,9 @@ def _run(items, opts: BatchOptions, device, batch_size) -> list[list[str]]:
     ]
     try:
         if not records:
-            return table.finish()
+            rows = table.finish()
+            mark_finished(opts.csv_path)
+            return rows
         blocks = max(1, min(len(records) // DECODE_BATCH, 200))
         ds = ray.data.from_items(records, override_num_blocks=blocks)
         ds = ds.map_batches(
@@ -225,4 +291,6 @@ def _run(items, opts: BatchOptions, device, batch_size) -> list[list[str]]:
         log.info("ray: %d faces in %.1f s: %.2f faces/s", n_ok, elapsed, n_ok / elapsed)
     finally:
         table.close()
-    return table.finish()
+    rows = table.finish()
+    mark_finished(opts.csv_path)
+    return rows

@@ -20,10 +20,12 @@ from .api import (
     check_map,
     check_model,
     check_out_folder,
+    check_replace,
     check_table_file,
     collect_inputs,
     load_quality_100,
     output_folder,
+    remove_results,
     shard_path,
 )
 from .inputs import InputItem, display_path, select_shard
@@ -62,6 +64,7 @@ def run_items(
     faces: str = "all",
     min_face_size: float | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     shard: tuple[int, int] | None = None,
     map_method: str = "plq",
     settings: str | os.PathLike | None = None,
@@ -69,12 +72,21 @@ def run_items(
     engine: str = "local",
     address: str | None = None,
     progress: bool = False,
+    command: str = "",
 ) -> BatchRun:
-    """Shard the inputs, run the batch under the table's lock (loading the network only
-    when a face needs it) and return what was written.
+    """Check every setting, then shard the inputs, create ``maps_dir`` (marked as output)
+    and run the batch under the table's lock (loading the network only when a face needs
+    it); return what was written.
 
     ``model`` is a network name or an :class:`~pixelfiq_lib.models.FRModel` (the local
     engine only); the other settings are the command's options of the same names.
+    ``items`` is the whole expanded input list (the table records its hash, so that
+    ``merge`` can check that shards cover one list). A table that already holds results
+    is continued only with ``resume`` and replaced only with ``overwrite`` (which
+    removes its maps too); ``command`` ``"demo"``/``"calibrate"`` replace their own.
+
+    Raises:
+        UsageError: a refused run; nothing was created or written.
     """
     from ..config import get_device
     from ..core.batching import chunk_size
@@ -82,10 +94,13 @@ def run_items(
     from ..data import MIN_FACE_SIZE
     from ..models import load_model
     from . import pipeline
-    from .lock import output_lock
+    from .lock import check_free, output_lock
+    from .record import file_sha256, inputs_digest
 
+    _check_engine(engine, address, model, resume, overwrite)
     name = model.lower() if isinstance(model, str) else model.name
     dev = get_device(device) if isinstance(model, str) else model.device
+    everything = list(items)
     opts = pipeline.BatchOptions(
         csv_path=csv_path,
         maps_dir=maps_dir,
@@ -96,35 +111,82 @@ def run_items(
         min_face_size=MIN_FACE_SIZE if min_face_size is None else min_face_size,
         resume=resume,
         model_name=name,
+        model_sha256=_weights_sha256(name),
         map_method=resolve_map_method(map_method),
         progress=progress,
         quality_100=load_quality_100(settings, name),
+        settings_sha256=file_sha256(settings),
         figures=figures,
+        aligned=_aligned(everything),
+        command=command,
+        shard=shard,
+        inputs_sha256=inputs_digest(everything),
+        n_inputs=len(everything),
     )
-    items = select_shard(list(items), shard)
+    items = select_shard(everything, shard)
+    check_free(csv_path)  # a run in progress is named before its results are
+    check_replace(csv_path, maps_dir, resume=resume, overwrite=overwrite, command=command)
+    if maps_dir is not None:
+        output_folder(maps_dir)
     with output_lock(csv_path):
+        if overwrite:
+            remove_results(csv_path, maps_dir)
         if engine == "ray":
-            rows = _run_ray(items, opts, model, device, address, batch_size, resume)
+            rows = _run_ray(items, opts, device, address, batch_size)
         else:
-            if address:
-                raise UsageError("--address needs --engine ray")
             factory = (lambda: load_model(model, device=dev)) if isinstance(model, str) else None
             rows = pipeline.run_batch(items, factory or (lambda: model), opts)
     text, all_ok = pipeline.summarise(rows)
     return BatchRun(csv_path, rows, all_ok, text, maps_dir)
 
 
-def _run_ray(items, opts, model, device, address, batch_size, resume) -> list:
-    """The run on a Ray cluster (:mod:`.ray_engine`); UsageError without Ray."""
+def _check_engine(engine, address, model, resume, overwrite) -> None:
+    """Refuse settings that cannot go together, before anything is written."""
+    if resume and overwrite:
+        raise UsageError(
+            "--resume keeps the earlier results and --overwrite removes them; give one"
+        )
+    if engine not in ("local", "ray"):
+        raise UsageError(f"--engine must be local or ray, got {engine!r}")
+    if engine != "ray":
+        if address:
+            raise UsageError("--address needs --engine ray")
+        return
     if not isinstance(model, str):
         raise UsageError("engine='ray' loads the network on each worker: give its name")
     if resume:
         raise UsageError("--resume is not supported with --engine ray; use another --out")
+    if address:
+        _ray_engine().check_address(address)  # bounded: a dead cluster hangs ray.init
+
+
+def _ray_engine():
+    """:mod:`.ray_engine` (imports Ray); UsageError without Ray."""
     try:
         from . import ray_engine
     except ImportError as exc:
         raise UsageError(f"--engine ray needs Ray: pip install 'pixelfiq[scale]' ({exc})") from exc
-    return ray_engine.run_ray(items, opts, device=device, address=address, batch_size=batch_size)
+    return ray_engine
+
+
+def _weights_sha256(name: str) -> str:
+    """The SHA-256 pinned for a shipped network's weights (``""`` for another network)."""
+    from ..models import MODELS
+
+    info = MODELS.get(name)
+    return info.weights_sha256 if info is not None else ""
+
+
+def _aligned(items: Sequence[InputItem]) -> bool | str:
+    kinds = {bool(it.aligned) for it in items}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _run_ray(items, opts, device, address, batch_size) -> list:
+    """The run on a Ray cluster (:mod:`.ray_engine`), its address already checked."""
+    return _ray_engine().run_ray(
+        items, opts, device=device, address=address, batch_size=batch_size, check=False
+    )
 
 
 def explain_folder(
@@ -148,7 +210,7 @@ def explain_folder(
     check_run(model, settings.get("device"))
     check_out_folder(out, [os.fspath(p) for p in inputs])
     check_map(settings.get("map_method", "plq"))
-    folder = output_folder(out)
+    folder = Path(out)
     items = collect_inputs([os.fspath(p) for p in inputs], aligned, exclude=[folder])
     csv_path = shard_path(folder / "results.csv", settings.get("shard"))
     return run_items(items, csv_path, folder, model=model, **settings)
@@ -164,9 +226,13 @@ def quality_table(
     Raises:
         UsageError: ``out`` is empty, a folder or a file that is not a results table.
     """
+    from ..files import is_image_name
+
     check_run(model, settings.get("device"))
     if not os.fspath(out).strip():
         raise UsageError("--out is empty (an unset shell variable?); give a .csv file name")
+    if is_image_name(os.fspath(out)):
+        raise UsageError(f"--out {os.fspath(out)!r} is named like an image; give a .csv file name")
     csv_path = shard_path(Path(out), settings.get("shard"))
     if csv_path.is_dir() or Path(out).is_dir():
         raise UsageError(f"--out {os.fspath(out)!r} is a folder; give a .csv file name")
@@ -192,7 +258,8 @@ def calibrate_quality_100(
         raise UsageError(f"--out {os.fspath(out)!r} is a folder; give a settings file name")
     check_run(model, settings.get("device"))
     items = collect_inputs([os.fspath(folder)], settings.pop("aligned", False))
-    run = run_items(items, out.with_name(f"{out.stem}.faces.csv"), None, model=model, **settings)
+    table = out.with_name(f"{out.stem}.faces.csv")
+    run = run_items(items, table, None, model=model, command="calibrate", **settings)
     q_raw = [float(r[4]) for r in run.rows if r[2] == "ok"]
     if len(q_raw) < 5:
         return None, run
@@ -209,13 +276,13 @@ def demo(out: str | os.PathLike, model="sface", **settings) -> tuple[BatchRun, P
     from ..data import sample_image_paths
 
     check_run(model, settings.get("device"))
-    folder = output_folder(out)
+    folder = Path(out)
     paths = sample_image_paths()
     items = [
         InputItem(str(paths[name]), display_path(paths[name]), aligned=aligned)
         for name, aligned in DEMO_IMAGES.items()
     ]
-    run = run_items(items, folder / "results.csv", folder, model=model, **settings)
+    run = run_items(items, folder / "results.csv", folder, model=model, command="demo", **settings)
     has_figures = any(folder.glob("*-*_*.png"))
     return run, demo_overview(items, folder) if has_figures else None
 
@@ -246,11 +313,19 @@ def demo_overview(items: Sequence[InputItem], out: Path) -> Path:
     return out / "overview.png"
 
 
-def merge_tables(shards: Sequence[str], out: str | os.PathLike | None = None):
+def merge_tables(
+    shards: Sequence[str], out: str | os.PathLike | None = None, *, overwrite: bool = False
+):
     """Join the shard tables of one ``shard`` run into one table (checked, input order).
+
+    Refuses unfinished shards, shards of other input lists or settings, missing,
+    repeated or overlapping shards, an ``out`` that is one of the shards, and an ``out``
+    holding the results of another run unless ``overwrite`` (:mod:`.merge`).
 
     Returns:
         (the merged table's path, its rows, the shard tables merged).
+    Raises:
+        InvalidArgumentError: the shards are not the finished parts of one run.
     """
     from .lock import output_lock
     from .merge import SHARD_NAME, merge_shards, shard_tables
@@ -262,5 +337,5 @@ def merge_tables(shards: Sequence[str], out: str | os.PathLike | None = None):
     match = SHARD_NAME.fullmatch(paths[0].name)
     target = out or paths[0].with_name(f"{match['stem']}.csv" if match else "results.csv")
     with output_lock(target):
-        path, rows = merge_shards(paths, out)
+        path, rows = merge_shards(paths, out, overwrite=overwrite)
     return path, rows, paths

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -75,10 +76,14 @@ def read_results(path: str | os.PathLike) -> list[list[str]]:
     """
     text = Path(path).read_bytes().decode("utf-8", "backslashreplace")
     text = text[: text.rfind("\n") + 1]
-    rows = [[unescape_cell(c) for c in r] for r in csv.reader(io.StringIO(text))]
+    try:
+        rows = [[unescape_cell(c) for c in r] for r in csv.reader(io.StringIO(text))]
+    except csv.Error:  # a binary file: a NUL or a stray CR in a cell
+        rows = [["(not CSV)"]]
     if not rows or tuple(rows[0]) != COLUMNS:
         raise InvalidArgumentError(
-            f"{display_path(path)} is not a pixelfiq results table (header {rows[:1]}); "
+            f"{display_path(path)} is not a pixelfiq results table (its first line is not "
+            "the header source,face,status,...); "
             "use another --out or remove the file"
         )
     return [r for r in rows[1:] if len(r) == len(COLUMNS)]
@@ -219,3 +224,19 @@ def match_resumed(
             out.append(list(row))
         # else: the same name is now another or a changed file: done again
     return out
+
+
+def summarise(rows: Sequence[Sequence[str]]) -> tuple[str, bool]:
+    """The closing summary line and whether every row is ``ok``.
+
+    Example:
+        ``"7 faces ok from 3 images; 2 inputs failed: unreadable 1, no_face 1"``
+    """
+    ok = [r for r in rows if r[2] == "ok"]
+    bad = Counter(r[2] for r in rows if r[2] != "ok")
+    images = len({r[0] for r in ok})
+    text = f"{len(ok)} faces ok from {images} images"
+    if bad:
+        reasons = ", ".join(f"{s} {bad[s]}" for s in STATUSES if bad[s])
+        text += f"; {sum(bad.values())} failed: {reasons}"
+    return text, not bad

@@ -9,6 +9,7 @@ Subcommands::
     pixelfiq merge SHARD... [--out FILE]  join the tables of --shard runs into one
     pixelfiq models [fetch NAME]          list the networks / make one available offline
     pixelfiq demo [--out DIR]             explain insightface's sample photos
+    pixelfiq check                        is this machine ready for the course?
     pixelfiq evaluate ... / bench ...     the evaluation toolkit and the benchmark
 
 Each subcommand is a module of :mod:`.commands` that parses its options and prints; the
@@ -26,10 +27,12 @@ written; see the ``status`` and ``error`` columns) or a command failed; 2 bad
 arguments, refused before anything is written (unknown option, a number out of range:
 ``--passes`` in [2, 1000], ``--seed`` in [0, 2^63), sizes >= 1; a device that does
 not exist here; INPUT that does not exist, nothing to process, bad ``--shard``, unknown
-or missing model, ``--resume`` with other settings, ``--out`` empty or equal to or
-above an INPUT folder, another run writing the same table (the lock of
-:mod:`pixelfiq_lib.batch.lock`), shards that do not ``merge``); 130 interrupted. No
-traceback is shown unless ``--debug`` is given.
+or missing model, ``--resume`` with other settings or a damaged earlier table,
+``--out`` empty, equal to or above an INPUT folder, holding results without
+``--resume``/``--overwrite``, or not writable, another run writing the same table (the
+lock of :mod:`pixelfiq_lib.batch.lock`), shards that do not ``merge``, an ``--address``
+that does not answer); 130 interrupted. A refused run creates nothing. No traceback is
+shown unless ``--debug`` is given.
 
 Rules of the output folder, the lock, shards and ``merge``, ``--resume`` and the CSV
 escaping: README.md, "The command line".
@@ -59,6 +62,7 @@ COMMANDS = {
     "demo": "explain insightface's sample photos",
     "models": "list networks; `models fetch NAME`",
     "merge": "join the shard tables of one run (results-shardIofN.csv) into one table",
+    "check": "is this machine ready for the course?",
     "evaluate": "masking/inpainting experiments and metrics",
     "bench": "time the networks and the PLQ pipeline",
 }

@@ -79,7 +79,14 @@ def common_parents() -> dict[str, argparse.ArgumentParser]:
     inputs.add_argument(
         "--resume",
         action="store_true",
-        help="keep finished rows of an interrupted run, do only the rest",
+        help="continue the run whose results are in --out: keep its finished rows, do only "
+        "the rest (refused when any setting differs from the earlier run's)",
+    )
+    inputs.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results already in --out (the table, its records and the maps "
+        "and figures its rows name); without it or --resume such an --out is refused",
     )
     inputs.add_argument(
         "--shard",
@@ -136,6 +143,7 @@ def run_settings(args: argparse.Namespace) -> dict:
         faces=args.faces,
         min_face_size=args.min_face_size,
         resume=args.resume,
+        overwrite=getattr(args, "overwrite", False),
         shard=args.shard,
         map_method=getattr(args, "map", "plq"),
         settings=getattr(args, "settings", None),

@@ -71,6 +71,10 @@ class MapSpec:
         tuned_on: the occluder kinds of the localisation benchmark its constants were
             chosen on (always on bbt's FIT faces); ``""`` = none (defaults, the paper's
             or the library's, fixed before any benchmark).
+        requires: ``requires(model)`` raises
+            :class:`~pixelfiq_lib.errors.MethodNotApplicableError` when the network lacks
+            what the method needs (GraFIQs: BatchNorm running statistics); ``None``: any
+            network. Benchmarks leave such a method out for that network and say so.
     """
 
     name: str
@@ -85,6 +89,7 @@ class MapSpec:
     model_free: bool = False
     test_kwargs: Mapping = field(default_factory=dict)
     tuned_on: str = ""
+    requires: Callable[..., object] | None = None
 
     def __post_init__(self) -> None:
         if self.cost_class not in COST_CLASSES:

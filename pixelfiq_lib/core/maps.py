@@ -21,7 +21,7 @@ Taught in: 05_evaluation_metrics.ipynb
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import torch
@@ -42,6 +42,8 @@ from .counterfactual import (
     smooth_maps,
 )
 from .counterfactual_gradient import FAST_PASSES, counterfactual_gradient_map
+from .faceqan import PAPER_STEPS, faceqan_map
+from .grafiqs import bn_layers, grafiqs_map
 from .map_methods import (
     SMOOTH_SIGMA,
     flatness,
@@ -103,6 +105,11 @@ def _occlusion_defaults(n_passes: int, seed: int, fast: bool) -> dict:
 
 def _integrated_gradients_defaults(n_passes: int, seed: int, fast: bool) -> dict:
     return {"n_steps": 4 if fast else 16}
+
+
+def _faceqan_defaults(n_passes: int, seed: int, fast: bool) -> dict:
+    # the paper's l = 5 steps from 2 random starts (paper: 10), sized for a CPU
+    return {"seed": seed, "steps": 2 if fast else PAPER_STEPS, "starts": 2}
 
 
 def _smoothed(maps: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -296,6 +303,24 @@ _SPECS = (
         value_range=(0.0, 1.0),
         **_GRAD,
     ),
+    MapSpec(
+        name="grafiqs",
+        fn=grafiqs_map,
+        description="GraFIQs: -|dL/dI| of its BatchNorm-statistics loss (needs BatchNorm "
+        "running statistics)",
+        value_range=(None, 0.0),
+        **_GRAD,
+        requires=bn_layers,
+    ),
+    MapSpec(
+        name="faceqan",
+        fn=faceqan_map,
+        description="FaceQAN: magnitude of the mean adversarial noise (grey levels)",
+        value_range=(0.0, None),
+        **_GRAD,
+        defaults=_faceqan_defaults,
+        test_kwargs={"steps": 1, "starts": 2},
+    ),
 )
 #: The registry: every map method by name, in the order tables list them.
 MAP_SPECS: dict[str, MapSpec] = {s.name: s for s in _SPECS}
@@ -316,6 +341,23 @@ def register_map(spec: MapSpec, *, replace: bool = False) -> MapSpec:
         )
     MAP_SPECS[spec.name] = spec
     return spec
+
+
+def refused_maps(model: FRModel, methods: Iterable[str]) -> dict[str, str]:
+    """``{method: reason}`` for the methods of ``methods`` that cannot run on ``model``
+    (their :attr:`MapSpec.requires`, or their base's, raises MethodNotApplicableError)."""
+    from ..errors import MethodNotApplicableError
+
+    out = {}
+    for name in methods:
+        spec = map_spec(name)
+        base = map_spec(spec.derived_from.base) if spec.derived_from else spec
+        for check in {spec.requires, base.requires} - {None}:
+            try:
+                check(model)
+            except MethodNotApplicableError as exc:
+                out[resolve_map_method(name)] = str(exc)
+    return out
 
 
 def list_map_methods() -> list[str]:

@@ -142,6 +142,10 @@ class Quality100:
             d = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InvalidArgumentError(f"cannot read settings file {str(path)!r}: {exc}") from exc
+        except RecursionError as exc:  # JSON nested deeper than the parser's stack
+            raise InvalidArgumentError(
+                f"cannot read settings file {str(path)!r}: nested too deeply to be one"
+            ) from exc
         return cls.from_dict(d)
 
 

@@ -14,6 +14,20 @@ from ..errors import InvalidImageError
 from .template import ALIGNED_SIZE
 from .types import MAX_PIXELS
 
+#: Tensor dtypes accepted as image batches: real floats and integers (every other
+#: dtype, e.g. complex64, bool, quantised or float8, raises InvalidImageError).
+REAL_DTYPES = (
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+)
+
 
 def _describe(obj: object) -> str:
     if isinstance(obj, (np.ndarray, torch.Tensor)):
@@ -67,8 +81,9 @@ def check_images(images: object, model) -> torch.Tensor:
         model: an :class:`~pixelfiq_lib.models.FRModel` (its ``input_size``, ``name``,
             ``device``, ``dtype`` are used).
     Raises:
-        InvalidImageError: not a tensor, wrong shape, an empty batch, non-finite
-            values, or values outside 0..255 (or a batch that looks scaled to [0, 1]).
+        InvalidImageError: not a tensor, wrong shape, an empty batch, a dtype not in
+            :data:`REAL_DTYPES` (complex, bool, quantised, float8), non-finite values,
+            or values outside 0..255 (or a batch that looks scaled to [0, 1]).
     """
     if not isinstance(images, torch.Tensor):
         raise InvalidImageError(
@@ -84,6 +99,10 @@ def check_images(images: object, model) -> torch.Tensor:
         )
     if len(images) == 0:
         raise InvalidImageError("the batch is empty (B = 0): give at least one face")
+    if images.dtype not in REAL_DTYPES:
+        raise InvalidImageError(
+            f"images must hold real numbers (float or integer RGB 0..255), got {images.dtype}"
+        )
     # one host sync for the three checks (finite, min, max), once per call
     finite, lo, hi = torch.stack(
         [torch.isfinite(images).all().to(images.dtype), images.min(), images.max()]

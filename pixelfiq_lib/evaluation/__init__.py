@@ -273,19 +273,20 @@ __all__ = [
 
 # The evaluation driver behind ``pixelfiq evaluate`` and its writers.
 from .report import summary_text  # noqa: E402, F401
-from .run import (  # noqa: E402, F401
+from .run import evaluate_model, run_evaluation  # noqa: E402, F401
+from .settings import (  # noqa: E402, F401
     EVALUATION_DEFAULTS,
     FAST_EVALUATION_DEFAULTS,
     LOC_SIZES,
-    evaluate_model,
+    STAGES,
     evaluation_config,
-    run_evaluation,
 )
 
 __all__ += [
     "EVALUATION_DEFAULTS",
     "FAST_EVALUATION_DEFAULTS",
     "LOC_SIZES",
+    "STAGES",
     "evaluate_model",
     "evaluation_config",
     "run_evaluation",

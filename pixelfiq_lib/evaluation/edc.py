@@ -285,7 +285,9 @@ def pauc(curve: EDCCurve, limit: float, *, subtract_best: bool = False) -> float
     Interpolation: step function (left Riemann sum), as in the ISO-style
     reference code: each point's error holds until the next point's discard
     fraction; no linear interpolation. With ``subtract_best`` the area under the
-    theoretical best curve ``max(0, e0 - x)``, i.e.
+    conventional reference line ``max(0, e0 - x)`` (the literature's "theoretical best";
+    not what an ideal discard order reaches, since FNMR is a rate over the comparisons
+    that remain: notebook 05), i.e.
     ``e0**2 / 2 - max(0, e0 - limit)**2 / 2`` with e0 = ``curve.error[0]``, is
     subtracted.
 

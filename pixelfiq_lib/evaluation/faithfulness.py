@@ -5,6 +5,7 @@ Taught in: 05_evaluation_metrics.ipynb
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,13 @@ import torch
 
 from .. import data
 from ..core.fills import fill_images
-from ..core.maps import list_map_methods, map_settings, map_spec, resolve_map_method
+from ..core.maps import (
+    list_map_methods,
+    map_settings,
+    map_spec,
+    refused_maps,
+    resolve_map_method,
+)
 from ..core.scoring import score_images, unit_embeddings
 from ..data.checks import check_images
 from ..errors import InvalidArgumentError
@@ -23,6 +30,8 @@ from .stats import bootstrap_ci
 
 TRACKS = ("quality", "cosine")
 ORDERS = ("low_first", "high_first")
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------- deletion / insertion
@@ -344,7 +353,8 @@ def faithfulness_curves(
     Returns:
         (records ``{map_method, model, metric, mean, std, n}`` as in
         :func:`faithfulness.faithfulness_table`, ``{method: [deletion low-first,
-        deletion high-first, insertion]}`` curves, ``{method: seconds}``).
+        deletion high-first, insertion]}`` curves, ``{method: seconds}``); a method that
+        cannot run on ``model`` is left out with a logged warning naming the reason.
     Taught in: 05_evaluation_metrics.ipynb
     """
     x = data.to_tensor(faces).to(model.device)
@@ -353,7 +363,12 @@ def faithfulness_curves(
     from .progress import progress
 
     records, curves, seconds = [], {}, {}
-    for name in progress(_resolve(methods), f"{model.name}: deletion/insertion", unit="map"):
+    names = _resolve(methods)
+    refused = refused_maps(model, names)
+    for name, reason in refused.items():
+        log.warning("%s: %s left out of the deletion curves: %s", model.name, name, reason)
+    names = [n for n in names if n not in refused]
+    for name in progress(names, f"{model.name}: deletion/insertion", unit="map"):
         start = time.perf_counter()
         maps = map_spec(name).fn(model, x, **settings[name])
         curves[name] = [

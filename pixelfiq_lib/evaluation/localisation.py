@@ -37,7 +37,13 @@ import numpy as np
 import torch
 
 from .. import data
-from ..core.maps import list_map_methods, map_settings, map_spec, resolve_map_method
+from ..core.maps import (
+    list_map_methods,
+    map_settings,
+    map_spec,
+    refused_maps,
+    resolve_map_method,
+)
 from ..core.quality import serfiq_quality
 from ..errors import InvalidArgumentError
 from ..models.base import FRModel
@@ -309,7 +315,9 @@ def localisation_benchmark(
         ``{"records": [{map_method, model, occluder, size, metric, mean, ci_low,
         ci_high, n}], "costs": [{map_method, model, seconds_per_face,
         fwd_bwd_equivalents}], "verdicts": [{map_method, model, occluder, accuracy,
-        n, named}]}``; ``delta_q`` records have ``map_method`` None.
+        n, named}], "refused": {method: reason}}``; ``delta_q`` records have
+        ``map_method`` None; a method that cannot run on ``model`` (GraFIQs without
+        BatchNorm statistics) is left out and named in ``refused`` with the reason.
     Taught in: 05_evaluation_metrics.ipynb
     """
     faces = list(faces)
@@ -317,6 +325,8 @@ def localisation_benchmark(
         raise InvalidArgumentError("localisation_benchmark needs at least 2 faces")
     methods = list_map_methods() if methods is None else methods
     methods = list(dict.fromkeys(resolve_map_method(m) for m in methods))
+    refused = refused_maps(model, methods)
+    methods = [m for m in methods if m not in refused]
     kw = {**map_settings(n_passes, seed), **(method_kwargs or {})}
     x0 = data.to_tensor(faces).to(model.device)
     fb = forward_backward_seconds(model, x0)
@@ -361,7 +371,7 @@ def localisation_benchmark(
         }
         for k, v in total.items()
     ]
-    return {"records": records, "costs": costs, "verdicts": verdict_rows}
+    return {"records": records, "costs": costs, "verdicts": verdict_rows, "refused": refused}
 
 
 def _verdicts(model_name: str, method: str, kind: str, maps: np.ndarray) -> dict:

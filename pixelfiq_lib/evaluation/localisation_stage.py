@@ -25,7 +25,7 @@ from ..core.maps import list_map_methods, map_settings, map_spec, resolve_map_me
 from ..errors import PixelfiqError
 from .benchmark_set import BenchmarkSet
 from .localisation import FIT_IDENTITIES, localisation_benchmark
-from .runinfo import timed as _timed_call
+from .runinfo import timed_into as timed
 
 if TYPE_CHECKING:
     from ..models import FRModel
@@ -82,13 +82,6 @@ def colour_faces() -> list[np.ndarray]:
         return []
 
 
-def timed(timings: dict, key: str, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)``, its seconds stored in ``timings[key]``."""
-    out, seconds = _timed_call(fn, *args, **kwargs)
-    timings[key] = round(seconds, 2)
-    return out
-
-
 def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results: dict) -> None:
     """The ``localisation`` sections: occluder localisation, costs and region verdicts on
     bbt's REPORT faces, then the same on the colour faces (``cfg["loc_colour"]``, not in
@@ -115,6 +108,8 @@ def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results
     results["localisation"] += out["records"]
     results["map_costs"] += out["costs"]
     results["region_verdicts"] += out["verdicts"]
+    if out.get("refused"):
+        results["meta"].setdefault("maps_not_applicable", {})[model.name] = out["refused"]
     results["meta"].setdefault("localisation_faces", {})[model.name] = sorted(set(ids))
     results["meta"]["loc_methods"] = list(methods)
     results["meta"]["map_tuned_on"] = {m: map_spec(m).tuned_on for m in methods}

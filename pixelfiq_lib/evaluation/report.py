@@ -139,6 +139,19 @@ def write_outputs(results: dict, out_dir: Path) -> None:
             write_table([flatten(r) for r in results[name]], out_dir / name)
     for name, rows in paper_rows(results["paper_experiments"]).items():
         write_table(rows, out_dir / f"paper_{name}")
+    if results.get("quality_methods"):
+        from .quality_methods import comparison_markdown
+
+        write_table([flatten(r) for r in results["quality_methods"]], out_dir / "quality_methods")
+        (out_dir / "quality_methods_pauc.md").write_text(
+            "".join(
+                f"pAUC at discard {lim:g} (FNM-EDC, FMR 1e-3 fixed threshold, min pair "
+                f"quality, stepwise; 95 % bootstrap CI over identities)\n\n"
+                + comparison_markdown(results["quality_methods"], lim)
+                + "\n"
+                for lim in PAUC_LIMITS
+            )
+        )
     if results.get("localisation") or results.get("faithfulness"):
         (out_dir / "maps_summary.md").write_text(maps_summary(results))
 
@@ -157,7 +170,8 @@ def summary_text(results: dict, out_dir: Path) -> str:
             for r in results["edc"]
             if r["model"] == ver["model"] and r["variant"] == "fixed" and r["fmr"] == 1e-3
         }
-        sq = results["paper_experiments"][ver["model"]]["squares"]["by_side"]
+        paper = results["paper_experiments"].get(ver["model"])
+        sq = paper["squares"]["by_side"] if paper else []
         drop = next((r["frac_q_drop"] for r in sq if r["side"] == 40), None)
         lines.append(
             f"pixelfiq: {ver['model']}: ROC AUC {ver['roc_auc']:.3f}, FNMR@FMR1e-3 "

@@ -6,7 +6,10 @@
 ``localisation`` (``{map_method, model, occluder, size, metric, mean, ci_low, ci_high,
 n}``, metrics loc_auroc, loc_auroc_delta, pointing, delta_q), ``map_costs`` (seconds and
 forward+backward equivalents per face) and ``region_verdicts`` (share of eye squares and
-sunglasses whose lowest region is the covered eye).
+sunglasses whose lowest region is the covered eye), and ``quality_methods`` (EDC pAUC of
+every quality method of :mod:`pixelfiq_lib.fiqa` with bootstrap CIs over identities,
+:mod:`~pixelfiq_lib.evaluation.quality_methods`). ``stages`` runs only some parts
+(:data:`~pixelfiq_lib.evaluation.settings.STAGES`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 
 from .. import data
 from ..config import get_device
-from ..errors import InvalidArgumentError, PixelfiqError
+from ..errors import PixelfiqError
 from ..evaluation.benchmark_set import BenchmarkSet, build_benchmark
 from ..evaluation.experiments import paper_experiments
 from ..evaluation.faithfulness import (
@@ -38,8 +41,10 @@ from ..evaluation.tables import (
 )
 from ..evaluation.verification import EDC_SETTINGS, PAUC_LIMITS, verification_benchmark
 from ..models import FRModel, list_models, load_model
+from .quality_methods import evaluate_quality_methods
 from .report import plot_edc_set, plot_faithfulness, write_outputs
-from .runinfo import code_version, run_metadata, timed
+from .runinfo import code_version, run_metadata, timed_into
+from .settings import STAGES
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +73,6 @@ def paper_face_pool(
     return [pool[i][0] for i in pick], turned, [pool[i][2] for i in pick]
 
 
-def _timed(timings: dict, key: str, fn, *args, **kwargs):
-    out, seconds = timed(fn, *args, **kwargs)
-    timings[key] = round(seconds, 2)
-    return out
-
-
 def evaluate_model(
     model: FRModel,
     bset: BenchmarkSet,
@@ -86,35 +85,55 @@ def evaluate_model(
     """Run every part for one network; append its numbers to ``results`` and its rows to
     ``tables`` (``{"images": [...], "comparisons": [...]}``), write its plots."""
     t = results["meta"]["timings_s"].setdefault(model.name, {})
-    stages = stage_bar(f"{model.name}: stages", 4)
-    stages.set_postfix_str("verification")
-    log.info("%s: verification on %d faces", model.name, len(bset.samples))
+    stages = cfg.get("stages", STAGES)
+    bar = stage_bar(f"{model.name}: stages", len(stages))
     kw = dict(n_passes=cfg["passes"], seed=cfg["seed"])
-    ver = _timed(t, "verification", verification_benchmark, model, bset, **kw)
-    results["verification"].append(ver["summary"])
-    results["probes"] += ver["probes"]
-    results["edc"] += ver["edc"]
-    if tables is not None:
-        tables["images"] += image_rows(
-            bset.samples, ver["scored"], model, bset.skipped, ver["quality"]["sharpness"]
-        )
-        tables["comparisons"] += comparison_rows(
-            bset, ver["scores"], ver["pair_quality"], model.name
-        )
-    plot_edc_set(ver["curves"], model.name, out_dir)
-    stages.update(1)
-    stages.set_postfix_str("paper experiments")
+    if "edc" in stages:
+        bar.set_postfix_str("verification")
+        log.info("%s: verification on %d faces", model.name, len(bset.samples))
+        ver = timed_into(t, "verification", verification_benchmark, model, bset, **kw)
+        results["verification"].append(ver["summary"])
+        results["probes"] += ver["probes"]
+        results["edc"] += ver["edc"]
+        if tables is not None:
+            tables["images"] += image_rows(
+                bset.samples, ver["scored"], model, bset.skipped, ver["quality"]["sharpness"]
+            )
+            tables["comparisons"] += comparison_rows(
+                bset, ver["scores"], ver["pair_quality"], model.name
+            )
+        plot_edc_set(ver["curves"], model.name, out_dir)
+        bar.set_postfix_str("quality methods")
+        timed_into(t, "quality_methods", evaluate_quality_methods, model, bset, ver, cfg, results)
+        bar.update(1)
     good, turned, _ = faces
-    log.info("%s: paper experiments on %d faces", model.name, len(good))
-    results["paper_experiments"][model.name] = _timed(
-        t, "paper_experiments", paper_experiments, model, good, turned=turned, **kw
-    )
-    stages.update(1)
-    stages.set_postfix_str("deletion/insertion curves")
+    if "paper" in stages:
+        bar.set_postfix_str("paper experiments")
+        log.info("%s: paper experiments on %d faces", model.name, len(good))
+        results["paper_experiments"][model.name] = timed_into(
+            t, "paper_experiments", paper_experiments, model, good, turned=turned, **kw
+        )
+        bar.update(1)
+    if "faithfulness" in stages:
+        bar.set_postfix_str("deletion/insertion curves")
+        evaluate_faithfulness(model, bset, good, cfg, results, out_dir)
+        bar.update(1)
+    if "localisation" in stages:
+        bar.set_postfix_str("occluder localisation")
+        evaluate_localisation(model, bset, cfg, results)
+        bar.update(1)
+    bar.close()
+
+
+def evaluate_faithfulness(
+    model: FRModel, bset: BenchmarkSet, good: list, cfg: dict, results: dict, out_dir: Path
+) -> None:
+    """The ``faithfulness`` sections: deletion/insertion curves of every map method."""
+    t = results["meta"]["timings_s"][model.name]
     originals = [s.image for s in bset.samples[: bset.n_originals]]
     few = originals if cfg["faith_faces"] == 0 else good[: cfg["faith_faces"]]
     log.info("%s: deletion/insertion curves on %d faces", model.name, len(few))
-    recs, curves, secs = _timed(
+    recs, curves, secs = timed_into(
         t,
         "faithfulness",
         faithfulness_curves,
@@ -123,17 +142,13 @@ def evaluate_model(
         steps=cfg["faith_steps"],
         fast=cfg["fast"],
         methods=cfg.get("loc_methods"),
-        **kw,
+        n_passes=cfg["passes"],
+        seed=cfg["seed"],
     )
     t["faithfulness_per_method"] = {k: round(v, 2) for k, v in secs.items()}
     results["faithfulness"] += recs
     results["faithfulness_curves"] += _curve_means(curves, model.name)
     plot_faithfulness(curves, model.name, out_dir / f"faithfulness_{model.name}.png")
-    stages.update(1)
-    stages.set_postfix_str("occluder localisation")
-    evaluate_localisation(model, bset, cfg, results)
-    stages.update(1)
-    stages.close()
 
 
 def _curve_means(curves: dict[str, list[FaithfulnessCurve]], model_name: str) -> list[dict]:
@@ -173,6 +188,8 @@ def run_evaluation(
     loc_sizes: tuple[int, ...] = (40,),
     loc_methods: list[str] | None = None,
     loc_colour: bool = True,
+    faceqan_starts: int = 10,
+    stages: tuple[str, ...] = STAGES,
     device: str | None = None,
     faces: str = "main",
     progress: bool = False,
@@ -204,6 +221,8 @@ def run_evaluation(
         loc_sizes=list(loc_sizes),
         loc_methods=parse_loc_methods(loc_methods),
         loc_colour=bool(loc_colour),
+        faceqan_starts=faceqan_starts,
+        stages=list(stages),
     )
     with show_progress(progress):
         return _run_evaluation(data_dir, out_dir, cfg, models, device, start)
@@ -240,8 +259,9 @@ def _run_evaluation(
         "localisation": [],
         "map_costs": [],
         "region_verdicts": [],
+        "quality_methods": [],
     }
-    bset = _timed(
+    bset = timed_into(
         results["meta"]["timings_s"],
         "load_and_degrade",
         build_benchmark,
@@ -282,92 +302,4 @@ def _set_meta(bset: BenchmarkSet, faces: tuple[list, list, list]) -> dict:
         "n_comparisons": int(bset.is_genuine.size),
         "paper_faces_used": faces[2],
         "n_turned_faces": len(faces[1]),
-    }
-
-
-# ------------------------------------------------------------------ settings
-#: Defaults of the size options, normal and with ``--fast``.
-EVALUATION_DEFAULTS = {
-    "passes": 100,
-    "copies": 3,
-    "paper_faces": 12,
-    "faith_faces": 4,
-    "faith_steps": 8,
-    "loc_faces": 4,
-}
-FAST_EVALUATION_DEFAULTS = {
-    "passes": 20,
-    "copies": 1,
-    "paper_faces": 3,
-    "faith_faces": 2,
-    "faith_steps": 4,
-    "loc_faces": 2,
-}
-#: Square sizes of the localisation benchmark, normal and ``--fast`` (a GPU run
-#: should pass ``--loc-sizes 20,30,40,50``).
-LOC_SIZES, FAST_LOC_SIZES = (40,), (40,)
-
-
-def evaluation_config(
-    *,
-    fast: bool = False,
-    seed: int = 0,
-    max_pairs: int = 200_000,
-    loc_sizes: str | tuple[int, ...] | None = None,
-    loc_methods: str | list[str] | None = None,
-    **sizes: int | None,
-) -> dict:
-    """Validated keyword arguments of :func:`run_evaluation` from user settings.
-
-    ``sizes`` are ``passes``, ``copies``, ``paper_faces``, ``faith_faces``,
-    ``faith_steps`` and ``loc_faces``; ``None`` takes :data:`EVALUATION_DEFAULTS`
-    (:data:`FAST_EVALUATION_DEFAULTS` with ``fast``); ``loc_sizes`` may be "30,40";
-    ``loc_methods`` "a,b" (map names, ``recommended`` allowed; ``None`` = every one).
-
-    Raises:
-        InvalidArgumentError: a size below its minimum, bad ``loc_sizes``, a seed < 0 or
-            ``max_pairs`` < 1 (every problem in one message, named by its option).
-    """
-    base = FAST_EVALUATION_DEFAULTS if fast else EVALUATION_DEFAULTS
-    unknown = set(sizes) - set(base)
-    if unknown:
-        raise InvalidArgumentError(f"unknown evaluation settings: {', '.join(sorted(unknown))}")
-    cfg = {k: base[k] if sizes.get(k) is None else int(sizes[k]) for k in base}
-    low = {
-        "passes": 2,
-        "copies": 0,
-        "paper_faces": 1,
-        "faith_faces": 0,
-        "faith_steps": 1,
-        "loc_faces": 0,
-    }
-    bad = [f"--{k.replace('_', '-')} must be at least {v}" for k, v in low.items() if cfg[k] < v]
-    sides = FAST_LOC_SIZES if fast else LOC_SIZES
-    if loc_sizes is not None:
-        try:
-            sides = (
-                tuple(int(v) for v in str(loc_sizes).split(",") if v.strip())
-                if isinstance(loc_sizes, str)
-                else tuple(int(v) for v in loc_sizes)
-            )
-        except ValueError:
-            sides = ()
-        if not sides or any(not 20 <= v <= 50 for v in sides):
-            bad.append("--loc-sizes must be comma-separated sides between 20 and 50")
-    try:
-        methods = parse_loc_methods(loc_methods)
-    except InvalidArgumentError as exc:
-        methods = None
-        bad.append(f"--loc-methods: {exc}")
-    if max_pairs < 1 or seed < 0:
-        bad.append("--max-pairs must be at least 1 and --seed non-negative")
-    if bad:
-        raise InvalidArgumentError("; ".join(bad))
-    return {
-        **cfg,
-        "seed": seed,
-        "fast": bool(fast),
-        "max_pairs": max_pairs,
-        "loc_sizes": sides,
-        "loc_methods": methods,
     }

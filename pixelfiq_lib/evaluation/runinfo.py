@@ -108,6 +108,13 @@ def timed(
     return out, time.perf_counter() - start
 
 
+def timed_into(timings: dict, key: str, fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)``, its seconds (rounded to 0.01) stored in ``timings[key]``."""
+    out, seconds = timed(fn, *args, **kwargs)
+    timings[key] = round(seconds, 2)
+    return out
+
+
 # ------------------------------------------------------------------ peak memory
 def _status_kb(key: str) -> int:
     """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``)."""

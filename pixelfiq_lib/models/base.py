@@ -263,6 +263,8 @@ class ModelInfo:
             (benchmarks/calibrate.py; ``None`` = not fitted).
         cache: ``cache() -> str``: the converted-model cache against the digest fixed in
             the code: ``"ok"``, ``"absent"`` or ``"damaged"`` (rebuilt at the next load).
+        weights_sha256: the SHA-256 pinned for the weight file (recorded with every
+            results table, so that ``--resume`` refuses a table made with other weights).
     """
 
     name: str
@@ -279,6 +281,7 @@ class ModelInfo:
     plq_a: float = PAPER_A
     quality_100: Quality100 | None = None
     cache: Callable[[], str] = field(default=lambda: "absent", repr=False)
+    weights_sha256: str = ""
 
     def is_ready(self) -> bool:
         """True when the weights are on this machine and pass their checksum."""

@@ -182,6 +182,7 @@ MOBILEFACENET = ModelInfo(
     fetch=fetch_mobilefacenet,
     fetch_hint=MFN_FETCH,
     cache=lambda: cache_state(MFN_CACHE_KEY, MFN_CACHE_SHA256),
+    weights_sha256=MFN_TFLITE_SHA256,
     # Raw Q of real faces sits at 0.77-0.79: with the paper's r = 0.88 every face
     # would get Q̂ ~ 0. alpha, r and a fitted by benchmarks/calibrate.py.
     alpha=515.2,

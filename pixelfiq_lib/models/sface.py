@@ -137,6 +137,7 @@ SFACE = ModelInfo(
     fetch=check_sface_file,
     ready=_sface_ready,
     cache=lambda: cache_state(SFACE_CACHE_KEY, SFACE_CACHE_SHA256),
+    weights_sha256=SFACE_SHA256,
     # The paper's alpha, r suit SFace (raw Q of real faces 0.86-0.91); a fitted by
     # benchmarks/calibrate.py (median Ŝ of 47 reference faces -> P = 0.5).
     alpha=PAPER_ALPHA,

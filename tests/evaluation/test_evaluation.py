@@ -516,6 +516,9 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert all(edc_keys <= set(r) for r in res["edc"])
     assert {r["quality_method"] for r in res["edc"]} == set(verification.QUALITY_METHODS)
     assert {r["variant"] for r in res["edc"]} == {"fixed", "recalibrated"}
+    methods = {r["quality_method"] for r in res["quality_methods"]}
+    assert methods == {"serfiq", "grafiqs", "faceqan", "embedding_norm", "random"}
+    assert "| quality method | sface |" in (out / "quality_methods_pauc.md").read_text()
     assert all(
         {"map_method", "model", "metric", "mean", "std", "n"} <= set(r) for r in res["faithfulness"]
     )

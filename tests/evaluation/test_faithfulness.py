@@ -85,7 +85,7 @@ def test_map_method_agrees_between_cpu_and_cuda(sface_cuda, faces, maps, name):
     assert float((got.cpu() - maps[name]).abs().mean()) <= 1e-2 * scale, name
 
 
-def test_the_registry_holds_the_seventeen_methods():
+def test_the_registry_holds_the_nineteen_methods():
     assert set(METHODS) == {
         "plq",
         "plq_smooth",
@@ -104,6 +104,8 @@ def test_the_registry_holds_the_seventeen_methods():
         "integrated_gradients_mean_face",
         "occlusion",
         "gradcam",
+        "grafiqs",
+        "faceqan",
     }
     assert core_maps.RECOMMENDED_MAP in METHODS and core_maps.DEFAULT_MAP == "plq"
     # explain writes raw maps only where they are already in [0, 1]

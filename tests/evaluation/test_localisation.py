@@ -243,5 +243,7 @@ def test_lowest_region_against_a_reference():
 def test_packaged_region_references_cover_every_network_and_method():
     for name in ("sface", "mobilefacenet"):
         for method in core_maps.list_map_methods():
+            if name == "mobilefacenet" and method == "grafiqs":
+                continue  # no BatchNorm statistics: GraFIQs refuses MobileFaceNet
             ref = regions.network_region_reference(name, method)
             assert ref is not None and set(ref["std"]) == set(regions.FACE_REGIONS), (name, method)

@@ -8,7 +8,7 @@ from pixelfiq_lib.core import maps as core_maps
 from pixelfiq_lib.errors import InvalidArgumentError
 from pixelfiq_lib.evaluation import localisation_stage as stage
 from pixelfiq_lib.evaluation import summary
-from pixelfiq_lib.evaluation.run import evaluation_config
+from pixelfiq_lib.evaluation.settings import evaluation_config
 
 
 def test_loc_methods_resolve_recommended_and_refuse_unknown_names():
@@ -39,6 +39,7 @@ def test_summary_states_what_each_map_was_tuned_on_and_the_colour_tables():
             "models": ["sface"],
             "colour_faces": "7 insightface sample faces",
             "map_tuned_on": {"plq": "", "counterfactual_gradient": "black squares"},
+            "quality_stability": {"sface": {"note": "sface: quality is stable enough"}},
         },
         "localisation": [],
         "localisation_colour": [
@@ -48,6 +49,7 @@ def test_summary_states_what_each_map_was_tuned_on_and_the_colour_tables():
     text = summary.maps_summary(results)
     assert "sface: loc_auroc on the colour faces" in text and "0.610 [0.50, 0.70]" in text
     assert "| plq | none (fixed defaults) |" in text
+    assert "Quality stability: sface: quality is stable enough." in text
     assert "| counterfactual_gradient | black squares |" in text
     spec = core_maps.map_spec("counterfactual_gradient")
     assert "sunglasses" in spec.tuned_on and core_maps.map_spec("flatness").tuned_on == ""

@@ -260,7 +260,7 @@ def test_readme_course_table_lists_the_notebooks_present_with_their_runtimes():
 
 
 def test_docs_exist_and_their_links_resolve():
-    for doc in ("glossary.md", "workshop.md"):
+    for doc in ("glossary.md", "workshop.md", "install.md"):
         path = REPO_ROOT / "docs" / doc
         assert path.is_file(), f"docs/{doc} is missing"
         text = path.read_text(encoding="utf-8")

@@ -123,6 +123,22 @@ def add_parser(sub, parents=None) -> None:
         f"(default {DEFAULTS['faith_steps']}, fast {FAST_DEFAULTS['faith_steps']})",
     )
     add(
+        "--faceqan-starts",
+        type=argtypes.positive,
+        default=None,
+        metavar="K",
+        help="FaceQAN's random starts in the quality-method comparison (default "
+        f"{DEFAULTS['faceqan_starts']}, the paper's; fast {FAST_DEFAULTS['faceqan_starts']})",
+    )
+    add(
+        "--stages",
+        default=None,
+        metavar="S,S",
+        help="run only these parts, comma-separated, of "
+        f"{','.join(evaluation.STAGES)} (default: all; edc = verification, EDC and the "
+        "quality-method comparison)",
+    )
+    add(
         "--faces",
         choices=("main", "largest"),
         default="main",
@@ -143,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         max_pairs=args.max_pairs,
         loc_sizes=args.loc_sizes,
         loc_methods=args.loc_methods,
+        stages=args.stages,
         **sizes,
     )
     results = evaluation.run_evaluation(

@@ -26,11 +26,17 @@ def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         metavar="FILE.csv",
         help="merged table (default: the shard name without -shardIofN)",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an --out that holds the results of another run",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """The shard tables of one run, checked and joined in input order."""
-    path, rows, paths = batch.merge_tables(args.shards, args.out)
-    say(f"{len(rows)} rows from {len(paths)} shards merged into {path}")
+    path, rows, paths = batch.merge_tables(args.shards, args.out, overwrite=args.overwrite)
+    n_inputs = len({row[0] for row in rows})
+    say(f"{len(rows)} rows of {n_inputs} inputs from {len(paths)} shards merged into {path}")
     return 0

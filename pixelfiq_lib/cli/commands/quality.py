@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ... import batch
+from ... import batch, list_quality_methods
 from ...errors import UsageError
 from ..options import (
     add_engine_arguments,
@@ -39,6 +39,15 @@ def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     add_settings_option(p)
     add_engine_arguments(p)
     p.add_argument(
+        "--method",
+        action="append",
+        default=None,
+        choices=list_quality_methods(),
+        metavar="NAME",
+        help="quality method instead of the SER-FIQ table; repeat for several, one column "
+        f"quality_NAME each ({', '.join(list_quality_methods())}; see notebook 09)",
+    )
+    p.add_argument(
         "--calibrate",
         default=None,
         metavar="DIR",
@@ -56,13 +65,16 @@ def run(args: argparse.Namespace) -> int:
         return _calibrate(args)
     if not args.inputs:
         raise UsageError("give at least one INPUT (or --calibrate DIR)")
+    if args.method:
+        return _methods(args)
     kw = run_settings(args)
     model = kw.pop("model")
     if args.out is not None:
         run = batch.quality_table(model, args.inputs, args.out, aligned=args.aligned, **kw)
         return report_run(run, f"results in {run.csv_path}")
-    if args.resume:
-        raise UsageError("--resume needs --out FILE.csv")
+    if args.resume or args.overwrite:
+        flag = "--resume" if args.resume else "--overwrite"
+        raise UsageError(f"{flag} needs --out FILE.csv")
     if sys.stdout is None or sys.stdout.closed:
         raise UsageError("stdout is closed; give --out FILE.csv")
     with tempfile.TemporaryDirectory(prefix="pixelfiq-") as tmp:
@@ -83,7 +95,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise UsageError("--calibrate DIR takes no other INPUT")
     out = Path(args.out or "pixelfiq-quality-100.json")
     kw = run_settings(args)
-    for unused in ("model", "resume", "settings", "shard"):
+    for unused in ("model", "resume", "overwrite", "settings", "shard"):
         kw.pop(unused)
     mapping, run = batch.calibrate_quality_100(
         args.model, args.calibrate, out, aligned=args.aligned, shard=args.shard, **kw
@@ -97,3 +109,31 @@ def _calibrate(args: argparse.Namespace) -> int:
     say("percentiles of the same faces:\n" + format_percentiles(mapping))
     say(f"settings in {out}; use them with --settings {out}")
     return 0 if run.all_ok else 1
+
+
+def _methods(args: argparse.Namespace) -> int:
+    """``quality --method NAME ...``: the per-face table with a column per method."""
+    if args.resume or args.shard or getattr(args, "engine", "local") != "local":
+        raise UsageError("--method writes a plain table: no --resume, --shard or --engine ray")
+    settings = {
+        "serfiq": {"n_passes": args.passes, "seed": args.seed},
+        "faceqan": {"seed": args.seed},
+    }
+    rows = batch.methods_table(
+        args.model,
+        args.inputs,
+        args.out,
+        args.method,
+        aligned=args.aligned,
+        faces=args.faces,
+        settings=settings,
+        device=args.device,
+    )
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    say(f"{n_ok} faces scored with {', '.join(dict.fromkeys(args.method))} ({len(rows)} rows)")
+    if args.out is None:
+        sys.stdout.write(batch.table_csv(rows, list(dict.fromkeys(args.method))))
+        sys.stdout.flush()
+    else:
+        say(f"results in {args.out}")
+    return 0 if n_ok == len(rows) else 1
