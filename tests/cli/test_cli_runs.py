@@ -8,6 +8,7 @@ import csv
 import errno
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -100,9 +101,14 @@ def test_second_run_into_the_same_output_is_refused(photos, tmp_path):
     owner = out / ".results.csv.lock.owner"
     deadline = time.monotonic() + 120
     while not owner.exists() and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.05)
-    second = _cli("explain", photos, "--out", out, *PASSES, stderr=subprocess.PIPE)
-    err2 = second.communicate(timeout=120)[1]
+        time.sleep(0.01)
+    assert owner.exists(), "the first run took the lock"
+    first.send_signal(signal.SIGSTOP)  # hold it there, however fast this machine is
+    try:
+        second = _cli("explain", photos, "--out", out, *PASSES, stderr=subprocess.PIPE)
+        err2 = second.communicate(timeout=120)[1]
+    finally:
+        first.send_signal(signal.SIGCONT)
     err1 = first.communicate(timeout=300)[1]
     assert second.returncode == 2, err2
     assert f"another pixelfiq run (pid {first.pid} on " in err2 and "Traceback" not in err2
