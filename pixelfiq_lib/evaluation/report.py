@@ -126,11 +126,26 @@ def paper_rows(paper: dict) -> dict[str, list[dict]]:
     return rows
 
 
+PARTIAL_FILE = "results.partial.json"
+
+
+def write_partial(results: dict, out_dir: Path) -> None:
+    """``results.partial.json``: what a run has measured so far, rewritten after every
+    stage of every network, so that a run stopped part-way keeps its finished stages.
+    :func:`write_outputs` removes it."""
+    import json
+
+    tmp = out_dir / (PARTIAL_FILE + ".tmp")
+    tmp.write_text(json.dumps(_plain(results), indent=1, allow_nan=False))
+    tmp.replace(out_dir / PARTIAL_FILE)
+
+
 def write_outputs(results: dict, out_dir: Path) -> None:
     """``results.json`` and the CSV/markdown tables (see the module docstring)."""
     import json
 
     results = _plain(results)
+    (out_dir / PARTIAL_FILE).unlink(missing_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
     for name in ("verification", "probes", "edc", "faithfulness"):
         write_table([flatten(r) for r in results[name]], out_dir / name)

@@ -42,7 +42,7 @@ from ..evaluation.tables import (
 from ..evaluation.verification import EDC_SETTINGS, PAUC_LIMITS, verification_benchmark
 from ..models import FRModel, list_models, load_model
 from .quality_methods import evaluate_quality_methods
-from .report import plot_edc_set, plot_faithfulness, write_outputs
+from .report import plot_edc_set, plot_faithfulness, write_outputs, write_partial
 from .runinfo import code_version, run_metadata, timed_into
 from .settings import STAGES
 
@@ -105,6 +105,7 @@ def evaluate_model(
         plot_edc_set(ver["curves"], model.name, out_dir)
         bar.set_postfix_str("quality methods")
         timed_into(t, "quality_methods", evaluate_quality_methods, model, bset, ver, cfg, results)
+        write_partial(results, out_dir)
         bar.update(1)
     good, turned, _ = faces
     if "paper" in stages:
@@ -113,14 +114,17 @@ def evaluate_model(
         results["paper_experiments"][model.name] = timed_into(
             t, "paper_experiments", paper_experiments, model, good, turned=turned, **kw
         )
+        write_partial(results, out_dir)
         bar.update(1)
     if "faithfulness" in stages:
         bar.set_postfix_str("deletion/insertion curves")
         evaluate_faithfulness(model, bset, good, cfg, results, out_dir)
+        write_partial(results, out_dir)
         bar.update(1)
     if "localisation" in stages:
         bar.set_postfix_str("occluder localisation")
         evaluate_localisation(model, bset, cfg, results)
+        write_partial(results, out_dir)
         bar.update(1)
     bar.close()
 

@@ -555,6 +555,31 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert all(r["ci_low"] <= r["mean"] + 1e-9 <= r["ci_high"] + 2e-9 for r in res["localisation"])
     assert {"fwd_bwd_equivalents"} <= set(res["map_costs"][0]) and res["region_verdicts"]
     assert all({"ci_low", "ci_high"} <= set(r) for r in res["faithfulness"])
+    assert not (out / "results.partial.json").exists(), "a finished run leaves no partial file"
+
+
+def test_a_stopped_run_keeps_its_finished_stages(tmp_path, monkeypatch):
+    """results.partial.json is rewritten after every stage; a run stopped later keeps it."""
+    from pixelfiq_lib.evaluation import run as run_module
+
+    data = tmp_path / "faces"
+    for name in ("amy", "raj"):
+        (data / name).mkdir(parents=True)
+        for src in sorted((config.bbt_dir() / name).glob("*.png"))[:2]:
+            (data / name / src.name).write_bytes(src.read_bytes())
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "paper_experiments", stop)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_module.run_evaluation(
+            data, out, models=["sface"], fast=True, passes=4, copies=0, faceqan_starts=1
+        )
+    partial = json.loads((out / "results.partial.json").read_text())
+    assert partial["verification"] and partial["quality_methods"], "the edc stage is kept"
+    assert partial["paper_experiments"] == {} and not (out / "results.json").exists()
 
 
 def _edc_key(rec: dict) -> tuple:
