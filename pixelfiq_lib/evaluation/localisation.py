@@ -15,10 +15,12 @@ Occluders (:data:`OCCLUDERS`): ``black`` (0), ``mean`` (the face's mean colour),
 inside the square), squares of 20-50 px fully inside :data:`OCC_BOX`; ``sunglasses``
 and ``real_mask`` (insightface's mask textures) from :func:`.perturbations.disturb`;
 ``eye_square`` (a 40 px black square centred on the image-left eye for even faces, the
-image-right eye for odd faces, for the region verdicts). :data:`UNTUNED_SQUARES` were
-added after every map constant was chosen and no map was tuned on them: ``white`` (255,
-glare or a sticker), ``pixelate`` (8 px block means of the face, a mosaic) and ``checker``
-(a 6 px black-and-white checkerboard, a printed pattern).
+image-right eye for odd faces), ``mouth_square`` (40 px) and ``cheek_square`` (30 px, the
+image-left cheek for even faces) for the region verdicts (:data:`VERDICT_SQUARES`).
+:data:`UNTUNED_SQUARES` were added after every map constant was chosen and no map was
+tuned on them: ``white`` (255, glare or a sticker), ``pixelate`` (8 px block means of
+the face, a mosaic) and ``checker`` (a 6 px black-and-white checkerboard, a printed
+pattern).
 
 Constants of the maps were chosen on the bbt identities :data:`FIT_IDENTITIES`;
 report on the others (:func:`report_faces`).
@@ -67,6 +69,22 @@ FIT_IDENTITIES = ("amy", "bernadette", "howard", "leonard")
 #: library's maps, the Captum / pytorch-grad-cam baselines and ``random``); the benchmark
 #: judges :func:`~pixelfiq_lib.core.maps.list_map_methods` (the live registry) by default.
 LOC_METHODS = tuple(list_map_methods())
+#: Black squares over one face region, for the region verdicts: ``kind: (side in px,
+#: (centre of even faces, centre of odd faces), (region named right on even faces, on odd
+#: faces))``. Eyes on the template's eye landmarks; the mouth between the mouth corners;
+#: the cheeks 30 px (a 40 px square there covers the mouth and nose too). Fixed before the
+#: mouth and cheek verdicts were first measured.
+VERDICT_SQUARES = {
+    "eye_square": (
+        40,
+        (tuple(data.ARCFACE_TEMPLATE[0]), tuple(data.ARCFACE_TEMPLATE[1])),
+        ("left_eye", "right_eye"),
+    ),
+    "mouth_square": (40, ((56.0, 92.0), (56.0, 92.0)), ("mouth", "mouth")),
+    "cheek_square": (30, ((34.0, 78.0), (78.0, 78.0)), ("left_cheek", "right_cheek")),
+}
+#: Occluders whose region verdicts are measured (the squares above and sunglasses).
+VERDICT_KINDS = ("eye_square", "sunglasses", "mouth_square", "cheek_square")
 
 
 # ----------------------------------------------------------------------- occluders
@@ -138,15 +156,16 @@ def occluded_faces(
     """Seeded occluders on every face: (images, (N, 112, 112) bool masks).
 
     ``kind="eye_square"`` puts a ``size`` px black square on the image-left eye of even
-    faces and the image-right eye of odd ones. Positions, noise and mask textures come
-    from ``default_rng([seed, crc32(kind), size])``.
+    faces and the image-right eye of odd ones; ``"mouth_square"`` and ``"cheek_square"``
+    likewise on the mouth and on a cheek (:data:`VERDICT_SQUARES`). Positions, noise and
+    mask textures come from ``default_rng([seed, crc32(kind), size])``.
     """
     rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), int(size)])
     textures = list(mask_textures().values()) if kind == "real_mask" else [None]
     out = []
     for i, face in enumerate(faces):
-        if kind == "eye_square":
-            ex, ey = data.ARCFACE_TEMPLATE[i % 2]
+        if kind in VERDICT_SQUARES:
+            ex, ey = VERDICT_SQUARES[kind][1][i % 2]
             at = (int(round(ex)) - size // 2, int(round(ey)) - size // 2)
             out.append(paste_occluder(face, "black", size, at=at))
         else:
@@ -310,7 +329,8 @@ def localisation_benchmark(
             the gradient maps. method_kwargs: per-method options over the CPU-sized
             defaults of :func:`~pixelfiq_lib.core.maps.map_settings` (the same settings
             as the deletion curves).
-        verdicts: also measure region verdicts (40 px eye squares and sunglasses).
+        verdicts: also measure region verdicts (:data:`VERDICT_KINDS`: black squares over
+            an eye, the mouth and a cheek, and sunglasses).
     Returns:
         ``{"records": [{map_method, model, occluder, size, metric, mean, ci_low,
         ci_high, n}], "costs": [{map_method, model, seconds_per_face,
@@ -336,7 +356,8 @@ def localisation_benchmark(
     n_maps = 1
     configs = [(k, s) for k in occluders for s in (sizes if k in SQUARES else (0,))]
     if verdicts:
-        configs += [("eye_square", 40)] + ([] if "sunglasses" in occluders else [("sunglasses", 0)])
+        configs += [(k, v[0]) for k, v in VERDICT_SQUARES.items()]
+        configs += [] if "sunglasses" in occluders else [("sunglasses", 0)]
     records, verdict_rows = [], []
     for kind, size in progress(configs, f"{model.name}: localisation", unit="occluder"):
         imgs, masks = occluded_faces(faces, kind, size or 40, seed)
@@ -360,7 +381,7 @@ def localisation_benchmark(
             if kind in occluders:
                 for metric, vals in per.items():
                     records.append(ci_record(vals, map_method=name, metric=metric, **keys))
-            if verdicts and kind in ("eye_square", "sunglasses"):
+            if verdicts and kind in VERDICT_KINDS:
                 verdict_rows.append(_verdicts(model.name, name, kind, m))
     costs = [
         {
@@ -375,20 +396,23 @@ def localisation_benchmark(
 
 
 def _verdicts(model_name: str, method: str, kind: str, maps: np.ndarray) -> dict:
-    """Share of faces whose lowest region (vs the network's reference) is the covered eye."""
+    """Share of faces whose lowest region (vs the network's reference) is the covered one."""
     ref = network_region_reference(model_name, method)
     named = [lowest_region(m, ref)[0] for m in maps]
-    if kind == "eye_square":
-        want = [{"left_eye"} if i % 2 == 0 else {"right_eye"} for i in range(len(maps))]
+    if kind in VERDICT_SQUARES:
+        want = [{VERDICT_SQUARES[kind][2][i % 2]} for i in range(len(maps))]
     else:
         want = [{"left_eye", "right_eye"}] * len(maps)
-    hits = [n in w for n, w in zip(named, want)]
+    hits = [float(n in w) for n, w in zip(named, want)]
     counts = {r: named.count(r) for r in sorted(set(named))}
+    ci = ci_record(hits)
     return {
         "map_method": method,
         "model": model_name,
         "occluder": kind,
         "accuracy": float(np.mean(hits)),
+        "ci_low": ci["ci_low"],
+        "ci_high": ci["ci_high"],
         "n": len(hits),
         "named": counts,
         "reference": ref is not None,

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import data
 from ..core.maps import list_map_methods, map_settings, map_spec, resolve_map_method
+from ..core.stability import packaged_stability, stability_record
 from ..errors import PixelfiqError
 from .benchmark_set import BenchmarkSet
 from .localisation import FIT_IDENTITIES, localisation_benchmark
@@ -103,6 +104,10 @@ def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results
         **({"occluders": ("black", "sunglasses")} if fast else {}),
     )
     timings = results["meta"]["timings_s"][model.name]
+    check = packaged_stability(model.name)
+    if check is not None:  # the shipped networks: is Q̂ stable enough to judge their maps?
+        rec = stability_record(check) | {"note": check.note()}
+        results["meta"].setdefault("quality_stability", {})[model.name] = rec
     log.info("%s: occluder localisation on %d faces", model.name, len(faces))
     out = timed(timings, "localisation", localisation_benchmark, model, faces, **kwargs)
     results["localisation"] += out["records"]

@@ -97,17 +97,25 @@ def cost_table(costs: Sequence[dict]) -> str:
 
 def verdict_table(verdicts: Sequence[dict]) -> str:
     """``region_verdicts`` as markdown: a row per method, the share of faces whose lowest
-    region is the covered eye, per network and occluder."""
+    region is the covered one (with a bootstrap 95 % CI over faces), per network and
+    occluder."""
     if not verdicts:
         return "(no region verdicts)\n"
     cols = list(dict.fromkeys((v["model"], v["occluder"]) for v in verdicts))
     get = {(v["map_method"], v["model"], v["occluder"]): v for v in verdicts}
     head = ["method", *(f"{m} {o} (n {_n_faces(verdicts, m, o)})" for m, o in cols)]
     rows = [
-        [meth, *(f"{get[(meth, *c)]['accuracy']:.2f}" if (meth, *c) in get else "–" for c in cols)]
+        [meth, *(_verdict_cell(get[(meth, *c)]) if (meth, *c) in get else "–" for c in cols)]
         for meth in _methods(verdicts)
     ]
     return markdown(head, rows)
+
+
+def _verdict_cell(v: dict) -> str:
+    """``0.85 [0.70, 1.00]`` (a bootstrap CI over faces where the record has one)."""
+    if "ci_low" not in v:
+        return f"{v['accuracy']:.2f}"
+    return f"{v['accuracy']:.2f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
 
 
 def _n_faces(verdicts: Sequence[dict], model: str, occluder: str) -> int:
@@ -127,8 +135,10 @@ def maps_summary(results: dict) -> str:
     ]
     colour = results.get("localisation_colour", [])
     for model in meta.get("models", []):
+        note = meta.get("quality_stability", {}).get(model, {}).get("note")
         out += [
             f"\n## {model}: loc_auroc (occluder pixels lowest; 0.5 = chance)\n\n",
+            *([f"Quality stability: {note}.\n\n"] if note else []),
             localisation_table(results.get("localisation", []), model),
             f"\n## {model}: loc_auroc_delta (the map's change from the clean face's map)\n\n",
             localisation_table(results.get("localisation", []), model, "loc_auroc_delta"),
@@ -146,7 +156,7 @@ def maps_summary(results: dict) -> str:
     out += [
         "\n## Cost per face (localisation runs)\n\n",
         cost_table(results.get("map_costs", [])),
-        "\n## Region verdicts (share naming the covered eye)\n\n",
+        "\n## Region verdicts (share of faces whose lowest region is the covered one)\n\n",
         verdict_table(results.get("region_verdicts", [])),
     ]
     if results.get("region_verdicts_colour"):

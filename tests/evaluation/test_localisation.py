@@ -119,6 +119,14 @@ def test_occluded_faces_are_seeded_and_eye_squares_cover_the_eyes(face):
     rm = regions.region_masks()
     assert (eyes[0] & rm["left_eye"]).sum() == rm["left_eye"].sum()
     assert (eyes[1] & rm["right_eye"]).sum() == rm["right_eye"].sum()
+    # the mouth and cheek squares: most of each square lies on the region it should name
+    for kind in ("mouth_square", "cheek_square"):
+        side, _, named = loc.VERDICT_SQUARES[kind]
+        _, sq = loc.occluded_faces([face, face], kind, side)
+        for i in (0, 1):
+            assert sq[i].sum() == side * side
+            share = {k: (sq[i] & v).sum() for k, v in rm.items()}
+            assert max(share, key=share.get) == named[i], (kind, i, share)
 
 
 def test_report_faces_leave_out_the_fit_identities():
@@ -150,7 +158,7 @@ def test_localisation_benchmark_records_costs_and_verdicts(sface, real_faces):
     assert [c["map_method"] for c in out["costs"]] == list(methods)
     assert out["costs"][2]["seconds_per_face"] < out["costs"][0]["seconds_per_face"]
     kinds = {(v["map_method"], v["occluder"]) for v in out["verdicts"]}
-    assert kinds == {(m, k) for m in methods for k in ("eye_square", "sunglasses")}
+    assert kinds == {(m, k) for m in methods for k in loc.VERDICT_KINDS}
     assert all(v["reference"] and v["n"] == 3 for v in out["verdicts"])
     with pytest.raises(InvalidArgumentError, match="at least 2 faces"):
         loc.localisation_benchmark(sface, faces[:1])

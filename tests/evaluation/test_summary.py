@@ -72,10 +72,17 @@ def test_deletion_cost_and_verdict_tables():
     verdicts = [
         {"map_method": "plq", "model": "sface", "occluder": "eye_square", "accuracy": 0.9, "n": 20},
         {"map_method": "cf", "model": "sface", "occluder": "sunglasses", "accuracy": 0.85, "n": 20},
+        {"map_method": "cf", "model": "sface", "occluder": "mouth_square", "accuracy": 0.75}
+        | {"ci_low": 0.55, "ci_high": 0.9, "n": 20},
     ]
     rows = _cells(summary.verdict_table(verdicts))
-    assert rows[0] == ["method", "sface eye_square (n 20)", "sface sunglasses (n 20)"]
-    assert rows[2:] == [["plq", "0.90", "–"], ["cf", "–", "0.85"]]
+    assert rows[0] == [
+        "method",
+        "sface eye_square (n 20)",
+        "sface sunglasses (n 20)",
+        "sface mouth_square (n 20)",
+    ]
+    assert rows[2:] == [["plq", "0.90", "–", "–"], ["cf", "–", "0.85", "0.75 [0.55, 0.90]"]]
 
 
 def test_maps_summary_states_seed_machine_and_every_network():
