@@ -60,6 +60,14 @@ class BatchRun:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
         return frame
 
+    @property
+    def settings(self) -> dict:
+        """The settings that made the table (its ``<table>.settings.json``: network, T,
+        seed, ``map``, ``region_map``, ...), without the coverage record."""
+        from .record import read_record, settings_of
+
+        return settings_of(read_record(self.csv_path))
+
 
 def shard_path(csv_path: Path, shard: tuple[int, int] | None) -> Path:
     """The table of shard ``i/n``: ``results.csv`` -> ``results-shardIofN.csv``."""
@@ -179,18 +187,19 @@ def fix_hint(fetch: str | None) -> str:
     return f"run `{fetch}` once" if fetch else "reinstall the package that ships it"
 
 
-def check_map(name: str) -> None:
+def check_map(name: str, option: str = "--map") -> None:
     """Refuse a map method that the registry does not know.
 
     Raises:
-        UsageError: ``name`` is not a map method (the message lists them).
+        UsageError: ``name`` is not a map method (the message, led by ``option``, lists
+            them).
     """
     from ..core.maps import resolve_map_method
 
     try:
         resolve_map_method(name)
     except InvalidArgumentError as exc:
-        raise UsageError(f"--map: {exc}") from exc
+        raise UsageError(f"{option}: {exc}") from exc
 
 
 def load_quality_100(path: str | os.PathLike | None, model_name: str):

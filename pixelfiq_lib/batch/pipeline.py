@@ -60,6 +60,9 @@ class BatchOptions:
         settings_sha256: SHA-256 of the ``--settings`` file (``None`` without one).
         figures: ``"png"`` (a figure per face beside its map) or ``"none"`` (maps only).
         map_method: the map of ``explain`` (``core.maps.MAP_METHODS``; default plq).
+        region_map: the map whose lowest region fills ``lowest_region`` (``run_items``
+            passes the recommended map; the same as ``map_method`` reuses its maps, a
+            different one is computed in addition); ``""`` = no region verdicts.
         aligned: the inputs are aligned crops (``"mixed"`` for the demo's inputs).
         command: the kind of run recorded (default ``explain`` with maps, else ``quality``).
         shard: ``(i, n)`` of a sharded run. inputs_sha256, n_inputs: the whole expanded
@@ -81,6 +84,7 @@ class BatchOptions:
     settings_sha256: str | None = None
     figures: str = "png"
     map_method: str = "plq"
+    region_map: str = ""
     aligned: bool | str = False
     command: str = ""
     shard: tuple[int, int] | None = None
@@ -100,6 +104,7 @@ class BatchOptions:
             "faces": self.faces,
             "min_face_size": self.min_face_size,
             "map": self.map_method,
+            "region_map": self.region_map,
             "aligned": self.aligned,
             "settings_sha256": self.settings_sha256,
             "pixelfiq": __version__,

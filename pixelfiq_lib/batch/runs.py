@@ -67,6 +67,7 @@ def run_items(
     overwrite: bool = False,
     shard: tuple[int, int] | None = None,
     map_method: str = "plq",
+    region_map: str | None = "recommended",
     settings: str | os.PathLike | None = None,
     figures: str = "png",
     engine: str = "local",
@@ -113,6 +114,7 @@ def run_items(
         model_name=name,
         model_sha256=_weights_sha256(name),
         map_method=resolve_map_method(map_method),
+        region_map=resolve_map_method(region_map) if region_map and maps_dir else "",
         progress=progress,
         quality_100=load_quality_100(settings, name),
         settings_sha256=file_sha256(settings),
@@ -124,6 +126,8 @@ def run_items(
         n_inputs=len(everything),
     )
     items = select_shard(everything, shard)
+    for method in dict.fromkeys(m for m in (opts.map_method, opts.region_map) if m):
+        model = _check_applicable(model, dev, method, keep=engine != "ray")
     check_free(csv_path)  # a run in progress is named before its results are
     check_replace(csv_path, maps_dir, resume=resume, overwrite=overwrite, command=command)
     if maps_dir is not None:
@@ -138,6 +142,29 @@ def run_items(
             rows = pipeline.run_batch(items, factory or (lambda: model), opts)
     text, all_ok = pipeline.summarise(rows)
     return BatchRun(csv_path, rows, all_ok, text, maps_dir)
+
+
+def _check_applicable(model, device, map_method: str, *, keep: bool):
+    """Refuse a map method the network cannot run (GraFIQs' map without BatchNorm running
+    statistics) before anything is written. A network name is loaded for the check and,
+    with ``keep``, returned loaded so the run does not load it twice.
+
+    Raises:
+        UsageError: naming the method and why it cannot run on this network.
+    """
+    from ..core.maps import map_spec
+    from ..errors import MethodNotApplicableError
+    from ..models import load_model
+
+    spec = map_spec(map_method)
+    if spec.requires is None:
+        return model
+    loaded = load_model(model, device=device) if isinstance(model, str) else model
+    try:
+        spec.requires(loaded)
+    except MethodNotApplicableError as exc:
+        raise UsageError(f"--map {spec.name}: {exc}") from exc
+    return loaded if keep else model
 
 
 def _check_engine(engine, address, model, resume, overwrite) -> None:
@@ -200,8 +227,11 @@ def explain_folder(
         inputs: what to explain. out: the output folder (created and marked).
         aligned: inputs are aligned face crops (no detection).
         **settings: ``map_method`` (a name of :data:`~pixelfiq_lib.core.maps.MAP_METHODS`
-            or ``"recommended"``), ``passes``, ``seed``, ``faces``, ``resume``,
-            ``shard``, ``settings``, ``figures``, ... as in :func:`run_items`.
+            or ``"recommended"``), ``region_map`` (the map that names each face's
+            ``lowest_region``: ``"recommended"`` by default, computed in addition when
+            ``map_method`` is another; ``None`` = no region verdicts), ``passes``,
+            ``seed``, ``faces``, ``resume``, ``shard``, ``settings``, ``figures``, ... as
+            in :func:`run_items`.
     Returns:
         the :class:`BatchRun`; ``run.table`` is the results table as a DataFrame.
     Raises:
@@ -210,6 +240,8 @@ def explain_folder(
     check_run(model, settings.get("device"))
     check_out_folder(out, [os.fspath(p) for p in inputs])
     check_map(settings.get("map_method", "plq"))
+    if settings.get("region_map"):
+        check_map(settings["region_map"], "--region-map")
     folder = Path(out)
     items = collect_inputs([os.fspath(p) for p in inputs], aligned, exclude=[folder])
     csv_path = shard_path(folder / "results.csv", settings.get("shard"))

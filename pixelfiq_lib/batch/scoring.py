@@ -78,10 +78,13 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
         res, plq = serfiq_quality(model, x, **kw), [None] * len(faces)
     elif opts.map_method == "plq":
         out = pixel_quality_map(model, x, **kw)  # chunks: core.batching's policy
-        res, plq = out.quality, list(out.plq.detach().cpu().numpy())
-        verdicts = _verdicts(model, out.plq, "plq")
+        res, plq, raw = out.quality, list(out.plq.detach().cpu().numpy()), out.plq
     else:
-        res, plq, verdicts = _other_map(model, x, opts)
+        res, plq, raw = _other_map(model, x, opts)
+    if opts.maps_dir is not None and opts.region_map:
+        if opts.region_map != opts.map_method:
+            raw = _raw_map(model, x, opts.region_map, opts)
+        verdicts = _verdicts(model, raw, opts.region_map)
     vals = [t.detach().cpu().double().tolist() for t in (res.q, res.q_raw, res.q_se)]
     q100 = (opts.quality_100 or model.quality_100)(vals[1]).tolist()
     rows = zip(*vals, plq, q100, verdicts)
@@ -89,15 +92,22 @@ def _score_chunk(model, faces: Sequence, opts: BatchOptions) -> list[_Score]:
 
 
 def _other_map(model, x, opts: BatchOptions):
-    """Q̂, the ``--map`` method's maps as per-face ranks in [0, 1], and region verdicts."""
+    """Q̂, the ``--map`` method's maps as shown (per-face ranks in [0, 1]), and as computed."""
     from ..core.maps import map_spec
     from ..core.quality import serfiq_quality
 
     res = serfiq_quality(model, x, n_passes=opts.n_passes, seed=opts.seed)
-    spec = map_spec(opts.map_method)
-    raw = spec.fn(model, x, **spec.defaults(opts.n_passes, opts.seed, False))
-    shown = spec.as_shown(raw)
-    return res, list(shown.detach().cpu().numpy()), _verdicts(model, raw, spec.name)
+    raw = _raw_map(model, x, opts.map_method, opts)
+    shown = map_spec(opts.map_method).as_shown(raw)
+    return res, list(shown.detach().cpu().numpy()), raw
+
+
+def _raw_map(model, x, method: str, opts: BatchOptions):
+    """``method``'s maps of ``x`` with the run's T and seed (the registry's defaults)."""
+    from ..core.maps import map_spec
+
+    spec = map_spec(method)
+    return spec.fn(model, x, **spec.defaults(opts.n_passes, opts.seed, False))
 
 
 def _verdicts(model, maps, method: str) -> list[tuple[str, float]]:

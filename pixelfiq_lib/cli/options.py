@@ -146,12 +146,18 @@ def run_settings(args: argparse.Namespace) -> dict:
         overwrite=getattr(args, "overwrite", False),
         shard=args.shard,
         map_method=getattr(args, "map", "plq"),
+        region_map=_region_map(getattr(args, "region_map", "recommended")),
         settings=getattr(args, "settings", None),
         figures=getattr(args, "figures", "png"),
         engine=getattr(args, "engine", "local"),
         address=getattr(args, "address", None),
         progress=not args.quiet and sys.stderr.isatty(),
     )
+
+
+def _region_map(name: str | None) -> str | None:
+    """``--region-map``: a map name, or ``none`` (no region verdicts) as ``None``."""
+    return None if name is None or name.strip().lower() == "none" else name
 
 
 def say(text: str) -> None:

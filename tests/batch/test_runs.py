@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import pixelfiq_lib as pfl
 from pixelfiq_lib.batch import COLUMNS
@@ -36,6 +37,28 @@ def test_explain_folder_returns_the_table_it_wrote(tmp_path, faces_dir, sface):
     assert run.csv_path.read_text().count("\n") == 3  # header + 2 rows
 
 
+def test_lowest_region_comes_from_the_recommended_map(tmp_path, faces_dir, sface):
+    from pixelfiq_lib.core.maps import RECOMMENDED_MAP, map_spec
+    from pixelfiq_lib.evaluation.regions import lowest_region, network_region_reference
+
+    kw = dict(aligned=True, passes=4, seed=3, figures="none")
+    run = pfl.explain_folder(sface, [faces_dir], tmp_path / "plq", **kw)
+    assert run.settings["region_map"] == RECOMMENDED_MAP and run.settings["map"] == "plq"
+    # the verdict is the recommended map's, computed beside the paper's map that is shown
+    spec = map_spec(RECOMMENDED_MAP)
+    faces = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(faces_dir.iterdir())]
+    x = pfl.to_tensor(faces)
+    ref = network_region_reference("sface", RECOMMENDED_MAP)
+    want = [lowest_region(m, ref)[0] for m in spec.fn(sface, x, **spec.defaults(4, 3, False))]
+    assert sorted(run.table["lowest_region"]) == sorted(want)
+    same = pfl.explain_folder(sface, [faces_dir], tmp_path / "rec", map_method="recommended", **kw)
+    assert list(same.table["lowest_region"]) == list(run.table["lowest_region"])
+    none = pfl.explain_folder(sface, [faces_dir], tmp_path / "none", region_map=None, **kw)
+    assert (none.table["lowest_region"] == "").all() and none.settings["region_map"] == ""
+    with pytest.raises(pfl.UsageError, match="--region-map"):
+        pfl.explain_folder(sface, [faces_dir], tmp_path / "x", region_map="nomap", **kw)
+
+
 def test_quality_table_matches_explain(tmp_path, faces_dir, sface):
     kw = dict(aligned=True, passes=4, seed=3)
     maps = pfl.explain_folder(sface, [faces_dir], tmp_path / "maps", **kw).table
@@ -49,6 +72,9 @@ def test_runs_refuse_before_writing(tmp_path, faces_dir):
         pfl.explain_folder("sface", [faces_dir], faces_dir)
     with pytest.raises(pfl.UsageError, match="--map"):
         pfl.explain_folder("sface", [faces_dir], tmp_path / "x", map_method="no_such_map")
+    with pytest.raises(pfl.UsageError, match="--map grafiqs: .*BatchNorm"):
+        pfl.explain_folder("mobilefacenet", [faces_dir], tmp_path / "g", map_method="grafiqs")
+    assert not (tmp_path / "g").exists()
     with pytest.raises(pfl.UsageError, match="unknown model"):
         pfl.quality_table("no_such_net", [faces_dir], tmp_path / "q.csv")
     assert not (tmp_path / "q.csv").exists()

@@ -324,6 +324,10 @@ def test_explain_map_works_for_every_map_method(tmp_path, in_process, capsys):
         (["quality", "face.png", "--device", "nodevice"], "--device"),
         (["quality", "face.png", "--resume"], "--resume needs --out"),
         (["explain", "face.png", "--out", "o", "--map", "nomap"], "unknown map method"),
+        (
+            ["explain", "face.png", "--out", "o", "--map", "grafiqs", "--model", "mobilefacenet"],
+            "BatchNorm",
+        ),
         (["frobnicate"], "invalid choice"),
     ],
 )

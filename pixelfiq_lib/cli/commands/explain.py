@@ -30,8 +30,18 @@ def add_parser(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         help="map method (default plq, the paper's map); recommended: the map the "
         "localisation benchmark recommends for 'what lowered this face's quality?' (the "
         "settings file records which); counterfactual, plq_smooth, quality_gradient, "
-        "occlusion, ... (README; an unknown name lists them). Maps other than plq and "
-        "counterfactual_prior are written as per-face ranks in [0, 1]",
+        "occlusion, ... (README; an unknown name lists them). Maps other than plq, "
+        "counterfactual_prior and counterfactual_gradient are written as per-face ranks "
+        "in [0, 1]",
+    )
+    p.add_argument(
+        "--region-map",
+        default="recommended",
+        metavar="NAME",
+        help="the map whose lowest region (against typical faces) fills the lowest_region "
+        "column and the figure's verdict (default recommended; computed in addition when "
+        "--map is another method, about 10 forward+backward passes per face on SFace); "
+        "none: no region verdicts, the fastest run",
     )
     p.set_defaults(func=run)
 
