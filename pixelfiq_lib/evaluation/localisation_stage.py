@@ -86,7 +86,9 @@ def colour_faces() -> list[np.ndarray]:
 def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results: dict) -> None:
     """The ``localisation`` sections: occluder localisation, costs and region verdicts on
     bbt's REPORT faces, then the same on the colour faces (``cfg["loc_colour"]``, not in
-    ``fast`` runs)."""
+    ``fast`` runs). A shipped network whose Q̂ is too noisy for its maps to be judged
+    (:func:`~pixelfiq_lib.core.stability.packaged_stability`) is skipped, and named in
+    ``meta["localisation_skipped"]``, unless ``cfg["loc_unstable"]``."""
     faces, ids = localisation_faces(bset, cfg["loc_faces"], cfg["seed"])
     if len(faces) < 2:
         log.warning(
@@ -108,6 +110,10 @@ def evaluate_localisation(model: FRModel, bset: BenchmarkSet, cfg: dict, results
     if check is not None:  # the shipped networks: is Q̂ stable enough to judge their maps?
         rec = stability_record(check) | {"note": check.note()}
         results["meta"].setdefault("quality_stability", {})[model.name] = rec
+        if not check.judgeable and not cfg.get("loc_unstable", False):
+            log.warning("%s: localisation skipped: %s", model.name, check.note())
+            results["meta"].setdefault("localisation_skipped", {})[model.name] = check.note()
+            return
     log.info("%s: occluder localisation on %d faces", model.name, len(faces))
     out = timed(timings, "localisation", localisation_benchmark, model, faces, **kwargs)
     results["localisation"] += out["records"]

@@ -192,6 +192,7 @@ def run_evaluation(
     loc_sizes: tuple[int, ...] = (40,),
     loc_methods: list[str] | None = None,
     loc_colour: bool = True,
+    loc_unstable: bool = False,
     faceqan_starts: int = 10,
     stages: tuple[str, ...] = STAGES,
     device: str | None = None,
@@ -205,8 +206,10 @@ def run_evaluation(
     (:mod:`~pixelfiq_lib.evaluation.tables`).
 
     Args: see :func:`evaluation_config` (``models=None``: every ready network;
-        ``faces``: the face kept per photo, ``"main"`` or ``"largest"``; ``progress``:
-        tqdm bars on stderr for the long stages).
+        ``faces``: the face kept per photo, ``"main"`` or ``"largest"``; ``loc_colour``:
+        also localise on insightface's colour faces; ``loc_unstable``: also localise on a
+        network whose Q̂ is too noisy for its maps to be judged (skipped by default);
+        ``progress``: tqdm bars on stderr for the long stages).
     Taught in: 05_evaluation_metrics.ipynb
     """
     start, out_dir = time.perf_counter(), Path(out_dir)
@@ -225,6 +228,7 @@ def run_evaluation(
         loc_sizes=list(loc_sizes),
         loc_methods=parse_loc_methods(loc_methods),
         loc_colour=bool(loc_colour),
+        loc_unstable=bool(loc_unstable),
         faceqan_starts=faceqan_starts,
         stages=list(stages),
     )

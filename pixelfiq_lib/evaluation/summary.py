@@ -136,6 +136,8 @@ def maps_summary(results: dict) -> str:
     colour = results.get("localisation_colour", [])
     for model in meta.get("models", []):
         note = meta.get("quality_stability", {}).get(model, {}).get("note")
+        if model in meta.get("localisation_skipped", {}):
+            note = f"{note}. Its localisation was not run (`--loc-unstable` runs it)"
         out += [
             f"\n## {model}: loc_auroc (occluder pixels lowest; 0.5 = chance)\n\n",
             *([f"Quality stability: {note}.\n\n"] if note else []),

@@ -53,3 +53,31 @@ def test_summary_states_what_each_map_was_tuned_on_and_the_colour_tables():
     assert "| counterfactual_gradient | black squares |" in text
     spec = core_maps.map_spec("counterfactual_gradient")
     assert "sunglasses" in spec.tuned_on and core_maps.map_spec("flatness").tuned_on == ""
+
+
+def test_a_network_whose_maps_cannot_be_judged_is_not_localised(monkeypatch):
+    """MobileFaceNet's packaged stability says no T <= 1000 makes Q-hat stable enough:
+    the stage records why and measures nothing, unless asked to."""
+    from pixelfiq_lib.core import packaged_stability
+
+    check = packaged_stability("mobilefacenet")
+    assert check is not None and not check.judgeable
+    called = []
+
+    def benchmark(*args, **kwargs):
+        called.append(1)
+        return {"records": [], "costs": [], "verdicts": []}
+
+    monkeypatch.setattr(stage, "localisation_benchmark", benchmark)
+    monkeypatch.setattr(stage, "localisation_faces", lambda *a: ([object()] * 2, ["raj"] * 2))
+    model = type("M", (), {"name": "mobilefacenet"})()
+    cfg = {"loc_faces": 2, "seed": 0, "fast": True, "loc_sizes": [40], "passes": 4}
+    sections = {"localisation": [], "map_costs": [], "region_verdicts": []}
+    results = {"meta": {"models": ["mobilefacenet"], "timings_s": {"mobilefacenet": {}}}}
+    stage.evaluate_localisation(model, None, cfg, results | sections)
+    skipped = results["meta"]["localisation_skipped"]["mobilefacenet"]
+    assert not called and "cannot be judged" in skipped
+    assert results["meta"]["quality_stability"]["mobilefacenet"]["judgeable"] is False
+    assert "Its localisation was not run" in summary.maps_summary(results | sections)
+    stage.evaluate_localisation(model, None, cfg | {"loc_unstable": True}, results | sections)
+    assert called, "asked to, it runs the benchmark"

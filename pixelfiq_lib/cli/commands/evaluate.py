@@ -115,6 +115,12 @@ def add_parser(sub, parents=None) -> None:
         help="skip the localisation on insightface's colour sample faces",
     )
     add(
+        "--loc-unstable",
+        action="store_true",
+        help="also run the localisation on a network whose Q-hat is too noisy for its maps to "
+        "be judged (MobileFaceNet; `pixelfiq models --verbose`); skipped by default, and said",
+    )
+    add(
         "--faith-steps",
         type=argtypes.positive,
         default=None,
@@ -170,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         faces=args.faces,
         loc_colour=args.loc_colour,
+        loc_unstable=args.loc_unstable,
         progress=not args.quiet,
     )
     print(evaluation.summary_text(results, Path(args.out)), file=sys.stderr, flush=True)
