@@ -4,7 +4,7 @@ One row per method, named ``map:NAME``, timed with the settings of the benchmark
 ``explain`` (:func:`~pixelfiq_lib.core.maps.map_settings`, the run's T and seed) on a
 batch of :data:`MAP_BATCH` faces, interleaved with the floor (``forward_backward``) on
 the same batch: ``ratio_to_floor`` is the method's forward+backward equivalents per
-face. The paper's map is ``map:plq``; the issue's cost bound is a ratio of these rows.
+face. The paper's map is ``map:plq``; a map's cost relative to it is a ratio of these rows.
 
 Taught in: 05_evaluation_metrics.ipynb
 """
