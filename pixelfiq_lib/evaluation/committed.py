@@ -18,7 +18,7 @@ from ..config import REPO_ROOT
 from ..errors import InvalidArgumentError
 
 #: The committed run every notebook and document quotes (code 4acdab2, 2026-11-30).
-COMMITTED_RUN = "bbt-2026-11-30"
+COMMITTED_RUN = "bbt-2026-12-02"
 
 
 def runs_dir() -> Path:
