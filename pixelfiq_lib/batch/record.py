@@ -103,10 +103,14 @@ def read_record(csv_path: Path) -> dict:
 
 
 def settings_of(record: dict) -> dict:
-    """The settings of a record, with the defaults of pixelfiq 0.1.0's records filled in."""
+    """The settings of a record, with the defaults of earlier records filled in (pixelfiq
+    0.1.0's ``map``; ``region_map`` = the map shown, which named the regions before)."""
     settings = {k: v for k, v in record.items() if k not in NOT_SETTINGS}
     if "format" not in record:
         settings.setdefault("map", "plq")
+    if "region_map" not in record:  # before region_map: the verdicts came from the map shown
+        shown = settings.get("map", "plq") if settings.get("command") != "quality" else ""
+        settings["region_map"] = shown
     return settings
 
 

@@ -94,7 +94,11 @@ def _demo_run(tmp, model, figures_opt: str = "png"):
     ]
     tmp.mkdir()
     opts = pipeline.BatchOptions(
-        csv_path=tmp / "results.csv", maps_dir=tmp, n_passes=4, figures=figures_opt
+        csv_path=tmp / "results.csv",
+        maps_dir=tmp,
+        n_passes=4,
+        figures=figures_opt,
+        region_map="plq",  # the verdict line of the figures, from the map they show
     )
     pipeline.run_batch(items, lambda: model, opts)
     return tmp

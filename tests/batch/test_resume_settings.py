@@ -127,8 +127,12 @@ def test_a_table_of_the_previous_version_still_resumes(runs, faces, sface, tmp_p
     record = json.loads(meta.read_text())
     old = {k: record[k] for k in ("command", "model", "n_passes", "seed", "faces")}
     meta.write_text(json.dumps({**old, "min_face_size": record["min_face_size"]}))
-    with caplog.at_level(logging.WARNING):
-        run = explain_folder(sface, [str(faces)], out, resume=True, aligned=True, **RUN)
+    with pytest.raises(InvalidArgumentError, match="region_map was \"plq\""):
+        explain_folder(sface, [str(faces)], out, resume=True, aligned=True, **RUN)
+    with caplog.at_level(logging.WARNING):  # its regions were named by the map it showed
+        run = explain_folder(
+            sface, [str(faces)], out, resume=True, aligned=True, region_map="plq", **RUN
+        )
     assert len(run.rows) == 2 and "did not record aligned" in caplog.text
     assert json.loads(meta.read_text())["format"] == 2, "rewritten in the new layout"
     meta.write_text(json.dumps({**old, "min_face_size": 40.0, "map": "quality_gradient"}))
