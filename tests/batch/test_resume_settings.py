@@ -127,7 +127,7 @@ def test_a_table_of_the_previous_version_still_resumes(runs, faces, sface, tmp_p
     record = json.loads(meta.read_text())
     old = {k: record[k] for k in ("command", "model", "n_passes", "seed", "faces")}
     meta.write_text(json.dumps({**old, "min_face_size": record["min_face_size"]}))
-    with pytest.raises(InvalidArgumentError, match="region_map was \"plq\""):
+    with pytest.raises(InvalidArgumentError, match='region_map was "plq"'):
         explain_folder(sface, [str(faces)], out, resume=True, aligned=True, **RUN)
     with caplog.at_level(logging.WARNING):  # its regions were named by the map it showed
         run = explain_folder(
