@@ -388,10 +388,8 @@ def run_benchmark(
     log: Callable[[str], None] = print,
     maps: list[str] | None = None,
 ) -> dict:
-    """Benchmark the named networks; returns ``{"machine", "settings", "results"}``.
-
-    ``maps``: map methods timed as ``map:NAME`` rows (:mod:`.speed_maps`); ``None`` = none.
-    """
+    """Benchmark the named networks (``maps``: map methods timed as ``map:NAME`` rows,
+    :mod:`.speed_maps`); returns ``{"machine", "settings", "results"}``."""
     from .data import sample_faces, to_tensor
     from .speed_maps import bench_maps
 
@@ -401,30 +399,12 @@ def run_benchmark(
     for name in model_names:
         model = load_model(name, device=device)
         results += bench_model(model, faces, batches, list(methods or METHODS), s, log)
-        results += bench_maps(
-            model,
-            faces,
-            maps or [],
-            s,
-            log,
-            floor=run_forward_backward,
-            timer=time_interleaved,
-            fill=fill_batch,
-        )
+        kw = dict(floor=run_forward_backward, timer=time_interleaved, fill=fill_batch)
+        results += bench_maps(model, faces, maps or [], s, log, **kw)
     return dict(machine=machine, settings=settings_info(s, device), results=results)
 
 
 # ----------------------------------------------------------------------- helpers
-def map_rows_wanted(names: list[str]) -> list[str]:
-    """``--maps``: ``["all"]`` -> every registered map, ``["none"]`` -> none, else the
-    names checked (an unknown one raises InvalidArgumentError: exit 2)."""
-    from .core.maps import list_map_methods, resolve_map_method
-
-    if names in (["all"], ["none"]):
-        return list_map_methods() if names == ["all"] else []
-    return [resolve_map_method(n) for n in names]
-
-
 def ready_models() -> list[str]:
     """Names of the shipped networks whose weights are on this machine."""
     return [m["name"] for m in list_models() if m["ready"]]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .core.maps import map_settings, quality_map, resolve_map_method
+from .core.maps import list_map_methods, map_settings, quality_map, resolve_map_method
 from .evaluation.runinfo import peak_memory_mb
 
 if TYPE_CHECKING:
@@ -73,3 +73,11 @@ def bench_maps(
         )
         log(f"{model.name:>14} {x.device} batch {MAP_BATCH} {PREFIX + n:>30}: {ratio:6.1f} fwd+bwd")
     return rows
+
+
+def map_rows_wanted(names: list[str]) -> list[str]:
+    """``--maps``: ``["all"]`` -> every registered map, ``["none"]`` -> none, else the
+    names checked (an unknown one raises InvalidArgumentError: exit 2)."""
+    if names in (["all"], ["none"]):
+        return list_map_methods() if names == ["all"] else []
+    return [resolve_map_method(n) for n in names]

@@ -19,6 +19,7 @@ from pixelfiq_lib.core.backprop import pixel_quality_map
 from pixelfiq_lib.core.maps import RECOMMENDED_MAP, list_map_methods
 from pixelfiq_lib.errors import InvalidArgumentError
 from pixelfiq_lib.evaluation import reference
+from pixelfiq_lib.speed_maps import map_rows_wanted
 
 
 def test_naive_and_fast_paths_agree_on_sface(sface, real_faces, threads):
@@ -192,8 +193,8 @@ def test_map_rows_are_forward_backward_equivalents_beside_their_own_floor(sface,
 
 
 def test_map_rows_wanted_all_none_or_checked_names():
-    assert bench.map_rows_wanted(["all"]) == list_map_methods()
-    assert bench.map_rows_wanted(["none"]) == []
-    assert bench.map_rows_wanted(["recommended"]) == [RECOMMENDED_MAP]
+    assert map_rows_wanted(["all"]) == list_map_methods()
+    assert map_rows_wanted(["none"]) == []
+    assert map_rows_wanted(["recommended"]) == [RECOMMENDED_MAP]
     with pytest.raises(InvalidArgumentError):
-        bench.map_rows_wanted(["nope"])
+        map_rows_wanted(["nope"])

@@ -41,9 +41,19 @@ from .counterfactual import (
     deviation_map,
     smooth_maps,
 )
-from .counterfactual_gradient import FAST_PASSES, counterfactual_gradient_map
-from .faceqan import PAPER_STEPS, faceqan_map
+from .counterfactual_gradient import counterfactual_gradient_map
+from .faceqan import faceqan_map
 from .grafiqs import bn_layers, grafiqs_map
+from .map_defaults import (
+    _counterfactual_defaults,
+    _counterfactual_gradient_defaults,
+    _faceqan_defaults,
+    _gradient_defaults,
+    _integrated_gradients_defaults,
+    _occlusion_defaults,
+    _perturbation_defaults,
+    _seed_defaults,
+)
 from .map_methods import (
     SMOOTH_SIGMA,
     flatness,
@@ -67,49 +77,6 @@ DEFAULT_MAP = "plq"
 #: ahead of ``counterfactual`` on the FIT faces (mean and worst loc_auroc over the six
 #: tuned occluder kinds) at about a sixth of its cost.
 RECOMMENDED_MAP = "counterfactual_gradient"
-
-
-# ------------------------------------------------------------------ settings
-#: Window side and stride (px) of perturbation and occlusion in the benchmarks
-#: (``fast``: the coarser one).
-WINDOW, FAST_WINDOW = 16, 28
-
-
-def _gradient_defaults(n_passes: int, seed: int, fast: bool) -> dict:
-    return {"n_passes": n_passes, "seed": seed}
-
-
-def _counterfactual_defaults(n_passes: int, seed: int, fast: bool) -> dict:
-    # T of the counterfactual maps is their own COUNTERFACTUAL_PASSES, not the run's
-    return {"seed": seed, **({"n_passes": 10, "n_segments": (25, 50)} if fast else {})}
-
-
-def _counterfactual_gradient_defaults(n_passes: int, seed: int, fast: bool) -> dict:
-    # its own T (FAST_PASSES, common random numbers), not the run's
-    return {"seed": seed, **({"n_passes": 10} if fast else {"n_passes": FAST_PASSES})}
-
-
-def _seed_defaults(n_passes: int, seed: int, fast: bool) -> dict:
-    return {"seed": seed}
-
-
-def _perturbation_defaults(n_passes: int, seed: int, fast: bool) -> dict:
-    win = FAST_WINDOW if fast else WINDOW
-    return {"window": win, "stride": win, "n_passes": n_passes, "seed": seed}
-
-
-def _occlusion_defaults(n_passes: int, seed: int, fast: bool) -> dict:
-    win = FAST_WINDOW if fast else WINDOW
-    return {"window": win, "stride": win}
-
-
-def _integrated_gradients_defaults(n_passes: int, seed: int, fast: bool) -> dict:
-    return {"n_steps": 4 if fast else 16}
-
-
-def _faceqan_defaults(n_passes: int, seed: int, fast: bool) -> dict:
-    # the paper's l = 5 steps from 2 random starts (paper: 10), sized for a CPU
-    return {"seed": seed, "steps": 2 if fast else PAPER_STEPS, "starts": 2}
 
 
 def _smoothed(maps: torch.Tensor, images: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ... import speed
 from ...config import get_device
+from ...speed_maps import map_rows_wanted
 from .. import argtypes
 
 
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         few_repeats=args.few_repeats,
     )
     speed.warn_if_busy()
-    maps = speed.map_rows_wanted(args.maps)
+    maps = map_rows_wanted(args.maps)
     report = speed.run_benchmark(
         names, args.batches, get_device(args.device), s, args.methods, maps=maps
     )
