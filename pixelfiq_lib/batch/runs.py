@@ -126,8 +126,12 @@ def run_items(
         n_inputs=len(everything),
     )
     items = select_shard(everything, shard)
-    for method in dict.fromkeys(m for m in (opts.map_method, opts.region_map) if m):
-        model = _check_applicable(model, dev, method, keep=engine != "ray")
+    flags = {}  # each method once, named by the first option that asks for it
+    for flag, method in (("--map", opts.map_method), ("--region-map", opts.region_map)):
+        if method:
+            flags.setdefault(method, flag)
+    for method, flag in flags.items():
+        model = _check_applicable(model, dev, method, flag=flag, keep=engine != "ray")
     check_free(csv_path)  # a run in progress is named before its results are
     check_replace(csv_path, maps_dir, resume=resume, overwrite=overwrite, command=command)
     if maps_dir is not None:
@@ -144,13 +148,14 @@ def run_items(
     return BatchRun(csv_path, rows, all_ok, text, maps_dir)
 
 
-def _check_applicable(model, device, map_method: str, *, keep: bool):
+def _check_applicable(model, device, map_method: str, *, flag: str, keep: bool):
     """Refuse a map method the network cannot run (GraFIQs' map without BatchNorm running
     statistics) before anything is written. A network name is loaded for the check and,
     with ``keep``, returned loaded so the run does not load it twice.
 
     Raises:
-        UsageError: naming the method and why it cannot run on this network.
+        UsageError: naming the option (``flag``), the method and why it cannot run on this
+            network.
     """
     from ..core.maps import map_spec
     from ..errors import MethodNotApplicableError
@@ -163,7 +168,7 @@ def _check_applicable(model, device, map_method: str, *, keep: bool):
     try:
         spec.requires(loaded)
     except MethodNotApplicableError as exc:
-        raise UsageError(f"--map {spec.name}: {exc}") from exc
+        raise UsageError(f"{flag} {spec.name}: {exc}") from exc
     return loaded if keep else model
 
 

@@ -75,6 +75,12 @@ def test_runs_refuse_before_writing(tmp_path, faces_dir):
     with pytest.raises(pfl.UsageError, match="--map grafiqs: .*BatchNorm"):
         pfl.explain_folder("mobilefacenet", [faces_dir], tmp_path / "g", map_method="grafiqs")
     assert not (tmp_path / "g").exists()
+    # the map that names regions is refused under its own option, before anything is written
+    with pytest.raises(pfl.UsageError, match="^--region-map grafiqs: .*BatchNorm"):
+        pfl.explain_folder(
+            "mobilefacenet", [faces_dir], tmp_path / "g", map_method="plq", region_map="grafiqs"
+        )
+    assert not (tmp_path / "g").exists()
     with pytest.raises(pfl.UsageError, match="unknown model"):
         pfl.quality_table("no_such_net", [faces_dir], tmp_path / "q.csv")
     assert not (tmp_path / "q.csv").exists()
